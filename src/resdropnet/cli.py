@@ -1,0 +1,178 @@
+"""The `resdropnet` command: one entry point, one sub-command per job."""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from resdropnet.data.errors import DataError
+
+
+def cmd_models(args) -> int:
+    from resdropnet.models import DESCRIPTIONS, count_macs, count_parameters, create_model, list_models
+
+    rows = []
+    for name in list_models():
+        model = create_model(name)
+        cfg = model.config
+        rows.append({
+            "name": name,
+            "params": count_parameters(model),
+            "mflops": 2 * count_macs(model, args.image_size) / 1e6,
+            "widths": list(cfg.widths),
+            "blocks": list(cfg.blocks),
+            "dropout": "none" if cfg.drop_placement == "none" else f"{cfg.drop_placement} {cfg.drop_mode} {cfg.drop_rate}",
+            "head_dropout": cfg.head_dropout,
+            "description": DESCRIPTIONS[name],
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<22} {'params':>11} {'MFLOPs':>9}  {'widths':<20} {'blocks':<13} {'block dropout':<18} description")
+    for r in rows:
+        print(f"{r['name']:<22} {r['params']:>11,} {r['mflops']:>9.1f}  {str(r['widths']):<20} {str(r['blocks']):<13} "
+              f"{r['dropout']:<18} {r['description']}")
+    print(f"\nMFLOPs: 2 x multiply-accumulates of one {args.image_size}x{args.image_size} image.")
+    return 0
+
+
+def cmd_data_prepare(args) -> int:
+    from resdropnet import data
+
+    started = time.perf_counter()
+    manifest = data.prepare(args.source, args.out, skip_bad=args.skip_bad, resize=args.resize)
+    print(data.counts_table(manifest["counts"]))
+    for note in manifest["notes"]:
+        print(f"note: {note}")
+    if manifest["skipped"]:
+        print(f"skipped {len(manifest['skipped'])} bad record(s):")
+        for record in manifest["skipped"][:20]:
+            print(f"  {record}")
+        if len(manifest["skipped"]) > 20:
+            print(f"  ... and {len(manifest['skipped']) - 20} more, all listed in {Path(args.out) / 'manifest.json'}")
+    print(f"wrote {args.out} ({manifest['num_images']:,} images, source sha256 {manifest['source_sha256'][:16]}...) "
+          f"in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def train_config_from_args(args):
+    from resdropnet.training.config import TrainConfig
+
+    cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    for f in fields(cfg):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            setattr(cfg, f.name, value)
+    if args.model_overrides:
+        cfg.model_overrides = {**cfg.model_overrides, **json.loads(args.model_overrides)}
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from resdropnet.training.fit import train
+
+    cfg = train_config_from_args(args)
+    report = train(cfg, resume=args.resume)
+    if report:
+        test = report["test"]
+        print(f"PrivateTest accuracy: {test['none']['accuracy']:.4f} (flip TTA {test['flip']['accuracy']:.4f}, "
+              f"ten-crop {test['tencrop']['accuracy']:.4f}); report in {Path(cfg.out) / 'report.md'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from resdropnet.evaluation.plots import plot_confusion_matrix
+    from resdropnet.evaluation.report import evaluate_split, metrics_table
+    from resdropnet.weights import load_model
+
+    model = load_model(args.weights)
+    report = evaluate_split(model, args.data, args.split, args.tta)
+    report["weights"] = str(args.weights)
+    if args.plot:
+        plot_confusion_matrix(report["confusion_matrix"], args.plot, title=f"{args.split} split, TTA {args.tta}")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"split {report['split']} ({report['num_images']:,} images), TTA {args.tta}")
+    print(f"accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}\n")
+    print(metrics_table(report))
+    return 0
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML recipe (e.g. configs/fast.yaml); flags override it")
+    parser.add_argument("--data", help="FER2013 source: fer2013.csv, image folder, its .zip, or a prepared cache")
+    parser.add_argument("--model", help="registered model name (see `resdropnet models`)")
+    parser.add_argument("--model-overrides", help='JSON of model config fields, e.g. \'{"drop_rate": 0.2}\'')
+    parser.add_argument("--out", help="run folder: config, checkpoints, logs, weights, report")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer", choices=["sgd", "adamw"])
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--schedule", choices=["onecycle", "cosine", "constant"])
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--augment", type=float, help="augmentation strength, 0 turns it off (default 1)")
+    parser.add_argument("--mix", choices=["none", "mixup", "cutmix"])
+    parser.add_argument("--mix-alpha", type=float)
+    parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.999; 0 turns it off")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--max-time", help="stop after DD:HH:MM:SS")
+    parser.add_argument("--precision", help="auto (bf16-mixed where supported, else 32), 32, bf16-mixed, 16-mixed")
+    parser.add_argument("--accelerator")
+    parser.add_argument("--devices")
+    parser.add_argument("--num-nodes", type=int)
+    parser.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    parser.add_argument("--subset", type=int, help="use at most this many images per split")
+    parser.add_argument("--threads", type=int, help="torch threads per process")
+    parser.add_argument("--deterministic", action="store_const", const=True)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resdropnet", description="Facial expression recognition with ResDropNet (FER2013).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list the registered models with parameters and MFLOPs")
+    models.add_argument("--image-size", type=int, default=48)
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(handler=cmd_models)
+
+    data_parser = commands.add_parser("data", help="FER2013 data tools")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    prepare = data_commands.add_parser("prepare", help="turn fer2013.csv, an image folder or its .zip into a fast cache")
+    prepare.add_argument("source", help="fer2013.csv, image folder, .zip of one, or a prepared cache")
+    prepare.add_argument("--out", required=True, help="cache folder to write")
+    prepare.add_argument("--skip-bad", action="store_true", help="skip bad rows/images and report them instead of failing")
+    prepare.add_argument("--resize", action="store_true", help="resize images that are not 48x48 instead of failing")
+    prepare.set_defaults(handler=cmd_data_prepare)
+
+    train_parser = commands.add_parser("train", help="train a model (Lightning)")
+    add_train_arguments(train_parser)
+    train_parser.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion matrix, ECE")
+    evaluate.add_argument("--data", required=True, help="FER2013 source")
+    evaluate.add_argument("--weights", default="default", help="safetensors file, or 'default' for the shipped model")
+    evaluate.add_argument("--split", default="private", choices=["private", "public", "train"])
+    evaluate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
+    evaluate.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (DataError, ValueError, KeyError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"resdropnet: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

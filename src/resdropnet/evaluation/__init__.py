@@ -1,0 +1,1 @@
+"""Evaluation: probabilities with test-time augmentation, metrics, plots and run reports."""

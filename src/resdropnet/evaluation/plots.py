@@ -1,0 +1,64 @@
+"""PNG plots for reports: the confusion matrix and the training curves."""
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from resdropnet.labels import EMOTIONS  # noqa: E402
+
+
+def plot_confusion_matrix(matrix, path: str | Path, title: str = "Confusion matrix", class_names=EMOTIONS) -> Path:
+    """Row-normalised confusion matrix with counts, rows the true class."""
+    matrix = np.asarray(matrix)
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{rates[i, j]:.2f}\n({count})", ha="center", va="center", fontsize=7,
+                color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def read_epoch_metrics(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch series from Lightning's CSV log: name -> [(epoch, value)]."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(metrics_csv, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if not row.get("epoch"):
+                continue
+            for name, value in row.items():
+                if value not in ("", None) and name not in ("epoch", "step") and not name.endswith("_step"):
+                    series.setdefault(name, []).append((int(row["epoch"]), float(value)))
+    return series
+
+
+def plot_training_curves(metrics_csv: Path, path: str | Path) -> Path:
+    series = read_epoch_metrics(metrics_csv)
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, ax in (("train_loss_epoch", loss_ax), ("val_loss", loss_ax), ("train_acc", acc_ax), ("val_acc", acc_ax)):
+        if name in series:
+            epochs, values = zip(*series[name])
+            ax.plot(np.array(epochs) + 1, values, marker="o", markersize=3, label=name.replace("_epoch", ""))
+    loss_ax.set_title("loss")
+    acc_ax.set_title("accuracy (val = PublicTest)")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

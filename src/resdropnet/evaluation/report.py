@@ -1,0 +1,104 @@
+"""Evaluation of weights on a split, and the end-of-run report."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from resdropnet import data
+from resdropnet.evaluation.metrics import classification_metrics
+from resdropnet.evaluation.plots import plot_confusion_matrix, plot_training_curves
+from resdropnet.evaluation.tta import predict_probabilities
+from resdropnet.labels import EMOTIONS
+
+SPLIT_ALIASES = {"private": "test", "public": "val", "train": "train", "test": "test", "val": "val"}
+
+
+def evaluate_model(model, images, labels, tta: str = "none") -> dict:
+    metrics = classification_metrics(predict_probabilities(model, images, tta), labels)
+    return {"tta": tta, **metrics}
+
+
+def evaluate_split(model, source, split: str, tta: str = "none") -> dict:
+    """Metrics of model on one split ('private'/'test', 'public'/'val', 'train') of a FER2013 source."""
+    split_name = SPLIT_ALIASES[split]
+    images, labels = data.load(source).split(split_name)
+    return {"split": split_name, **evaluate_model(model, images, labels, tta)}
+
+
+def model_from_checkpoint(checkpoint_path: str | Path):
+    """The (EMA-averaged where used) network of a Lightning checkpoint, in eval mode."""
+    from resdropnet.training.checkpoints import read_checkpoint
+    from resdropnet.training.module import EmotionClassifier
+
+    checkpoint = read_checkpoint(checkpoint_path)
+    module = EmotionClassifier(checkpoint["hyper_parameters"]["config"])
+    module.load_state_dict(checkpoint["state_dict"])
+    return module.model.float().to(memory_format=torch.contiguous_format).eval(), checkpoint
+
+
+def metrics_table(report: dict) -> str:
+    lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name in EMOTIONS:
+        row = report["per_class"][name]
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
+    return "\n".join(lines)
+
+
+def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dict:
+    """Exports the best checkpoint's weights and writes report.json, report.md and plots into out."""
+    from resdropnet.weights import save_model
+
+    model, checkpoint = model_from_checkpoint(best_checkpoint)
+    arrays = data.load(datamodule.source)
+    config = checkpoint["hyper_parameters"]["config"]
+    splits = {}
+    for split in ("val", "test"):
+        images, labels = arrays.split(split)
+        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in ("none", "flip", "tencrop")}
+    report = {
+        "model": config["model"],
+        "best_checkpoint": str(best_checkpoint),
+        "best_epoch": int(checkpoint["epoch"]),
+        "config": config,
+        "timing": timing,
+        "val": splits["val"],
+        "test": splits["test"],
+    }
+    save_model(model, out / "model.safetensors", {
+        "model_name": config["model"],
+        "val_accuracy": splits["val"]["none"]["accuracy"],
+        "test_accuracy": splits["test"]["none"]["accuracy"],
+        "test_accuracy_tta": {tta: m["accuracy"] for tta, m in splits["test"].items()},
+    })
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot_confusion_matrix(splits["test"]["none"]["confusion_matrix"], out / "confusion_matrix.png",
+                          title=f"{config['model']} on PrivateTest")
+    metrics_csv = out / "logs" / "metrics.csv"
+    if metrics_csv.exists():
+        plot_training_curves(metrics_csv, out / "training_curves.png")
+    (out / "report.md").write_text(report_markdown(report))
+    return report
+
+
+def report_markdown(report: dict) -> str:
+    rows = ["| split | TTA | accuracy | macro-F1 | ECE |", "|---|---|---|---|---|"]
+    for split, label in (("val", "PublicTest"), ("test", "PrivateTest")):
+        for tta, m in report[split].items():
+            rows.append(f"| {label} | {tta} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['ece']:.4f} |")
+    return "\n".join([
+        f"# Report: {report['model']}",
+        "",
+        f"Best checkpoint (by PublicTest accuracy): epoch {report['best_epoch'] + 1}.",
+        "",
+        *rows,
+        "",
+        "## PrivateTest per class (no TTA)",
+        "",
+        metrics_table(report["test"]["none"]),
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+        "![training curves](training_curves.png)",
+        "",
+    ])

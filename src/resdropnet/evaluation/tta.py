@@ -1,0 +1,35 @@
+"""Class probabilities for uint8 face batches, with optional test-time augmentation."""
+
+import torch
+import torch.nn.functional as F
+
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_SIZE = 44
+
+
+def views(images: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The augmented views of a float N x 1 x H x W batch whose probabilities get averaged."""
+    if tta == "none":
+        return [images]
+    if tta == "flip":
+        return [images, images.flip(-1)]
+    if tta == "tencrop":
+        size, (h, w) = TENCROP_SIZE, images.shape[-2:]
+        corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
+        crops = [images[..., y : y + size, x : x + size] for y, x in corners]
+        crops = [F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False) for c in crops]
+        return crops + [c.flip(-1) for c in crops]
+    raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+
+
+@torch.no_grad()
+def predict_probabilities(model, images, tta: str = "none", batch_size: int = 512) -> torch.Tensor:
+    """images: uint8 N x 48 x 48 (tensor or array); returns float N x classes."""
+    images = torch.as_tensor(images)
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].unsqueeze(1).float().div(255)
+        probs = torch.stack([F.softmax(model(view).float(), dim=1) for view in views(batch, tta)]).mean(0)
+        outputs.append(probs)
+    return torch.cat(outputs)

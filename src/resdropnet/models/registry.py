@@ -1,0 +1,48 @@
+"""One registry of named ResDropNet configurations, each with a dropout-off twin."""
+
+from dataclasses import replace
+
+from resdropnet.models.resdropnet import ResDropNet, ResDropNetConfig
+
+MODEL_CONFIGS: dict[str, ResDropNetConfig] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(name: str, config: ResDropNetConfig, description: str) -> None:
+    """Registers name and its twin name + '_nodrop': the same ResNet with block dropout off."""
+    MODEL_CONFIGS[name] = config
+    DESCRIPTIONS[name] = description
+    MODEL_CONFIGS[f"{name}_nodrop"] = replace(config, drop_placement="none", drop_rate=0.0)
+    DESCRIPTIONS[f"{name}_nodrop"] = f"{name} with dropout inside the blocks off (the ablation baseline)"
+
+
+register(
+    "resdropnet_t",
+    ResDropNetConfig(widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), drop_rate=0.1),
+    "tiny: for tests and quick checks",
+)
+register(
+    "resdropnet_s",
+    ResDropNetConfig(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
+    "small, CPU-friendly: the fast recipe's model",
+)
+register(
+    "resdropnet_m",
+    ResDropNetConfig(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
+    "ResNet-18 widths: the accuracy model",
+)
+
+
+def list_models() -> list[str]:
+    return list(MODEL_CONFIGS)
+
+
+def model_config(name: str, **overrides) -> ResDropNetConfig:
+    if name not in MODEL_CONFIGS:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODEL_CONFIGS)}")
+    return replace(MODEL_CONFIGS[name], **overrides)
+
+
+def create_model(name: str, **overrides) -> ResDropNet:
+    """A fresh model from a registered configuration, with any field overridden."""
+    return ResDropNet(model_config(name, **overrides))

@@ -1,0 +1,151 @@
+"""ResDropNet: a ResNet for 1-channel faces whose residual blocks can hold dropout.
+
+Dropout placement inside a block:
+  none  no dropout: exactly a plain ResNet
+  mid   between the two convolutions (after the first BN-ReLU)
+  post  after the residual addition and its ReLU
+Both feed a following BatchNorm, which sees a different variance in training and in
+inference (Li et al., CVPR 2019). To avoid that shift, use drop_mode="uout" (uniform
+multiplicative noise whose variance is tiny, the paper's remedy), or keep blocks at
+`none` and use head_dropout, which sits after the last BatchNorm.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+PLACEMENTS = ("none", "mid", "post")
+DROP_MODES = ("element", "channel", "uout")
+# Inputs are gray values in [0, 1]; normalising inside the model keeps exported graphs self-contained.
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
+
+
+@dataclass(frozen=True)
+class ResDropNetConfig:
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    block: str = "basic"  # or "bottleneck"
+    drop_rate: float = 0.1
+    drop_placement: str = "mid"
+    drop_mode: str = "element"
+    head_dropout: float = 0.0
+    drop_path: float = 0.0  # stochastic depth, the comparison option
+    num_classes: int = 7
+    in_channels: int = 1
+
+    def __post_init__(self):
+        if self.drop_placement not in PLACEMENTS:
+            raise ValueError(f"drop_placement must be one of {PLACEMENTS}, got {self.drop_placement!r}")
+        if self.drop_mode not in DROP_MODES:
+            raise ValueError(f"drop_mode must be one of {DROP_MODES}, got {self.drop_mode!r}")
+        if self.block not in ("basic", "bottleneck"):
+            raise ValueError(f"block must be 'basic' or 'bottleneck', got {self.block!r}")
+        if len(self.widths) != len(self.blocks):
+            raise ValueError("widths and blocks need one entry per stage")
+        for name in ("drop_rate", "head_dropout", "drop_path"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class UniformDropout(nn.Module):
+    """'Uout' (Li et al., CVPR 2019): x * (1 + U(-rate, rate)); variance-stable before BN."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        return x * (1 + torch.empty_like(x).uniform_(-self.rate, self.rate))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops a sample's whole residual branch."""
+
+    def __init__(self, rate: float):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.rate == 0:
+            return x
+        keep = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(1 - self.rate)
+        return x * keep / (1 - self.rate)
+
+
+def make_dropout(mode: str, rate: float) -> nn.Module:
+    if rate == 0:
+        return nn.Identity()
+    return {"element": nn.Dropout, "channel": nn.Dropout2d, "uout": UniformDropout}[mode](rate)
+
+
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch)]
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, stride: int, config: ResDropNetConfig, drop_path: float):
+        super().__init__()
+        mid_drop = config.drop_placement == "mid" and config.drop_rate > 0
+        post_drop = config.drop_placement == "post" and config.drop_rate > 0
+        if config.block == "basic":
+            layers = [*conv_bn(in_ch, out_ch, 3, stride), nn.ReLU(inplace=True)]
+            if mid_drop:
+                layers.append(make_dropout(config.drop_mode, config.drop_rate))
+            layers += conv_bn(out_ch, out_ch, 3)
+        else:
+            inner = out_ch // 4
+            layers = [*conv_bn(in_ch, inner, 1), nn.ReLU(inplace=True), *conv_bn(inner, inner, 3, stride), nn.ReLU(inplace=True)]
+            if mid_drop:
+                layers.append(make_dropout(config.drop_mode, config.drop_rate))
+            layers += conv_bn(inner, out_ch, 1)
+        self.branch = nn.Sequential(*layers)
+        self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else nn.Sequential(*conv_bn(in_ch, out_ch, 1, stride))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.post = make_dropout(config.drop_mode, config.drop_rate) if post_drop else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post(torch.relu(self.shortcut(x) + self.drop_path(self.branch(x))))
+
+
+class ResDropNet(nn.Module):
+    """Stem (3x3 conv at full resolution), stages halving resolution after the first, global pooling, linear head."""
+
+    def __init__(self, config: ResDropNetConfig = ResDropNetConfig()):
+        super().__init__()
+        self.config = config
+        self.stem = nn.Sequential(*conv_bn(config.in_channels, config.widths[0], 3), nn.ReLU(inplace=True))
+        total_blocks = sum(config.blocks)
+        blocks, in_ch, index = [], config.widths[0], 0
+        for stage, (width, count) in enumerate(zip(config.widths, config.blocks)):
+            for i in range(count):
+                stride = 2 if stage > 0 and i == 0 else 1
+                rate = config.drop_path * index / max(total_blocks - 1, 1)
+                blocks.append(ResidualBlock(in_ch, width, stride, config, rate))
+                in_ch, index = width, index + 1
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head_dropout = nn.Dropout(config.head_dropout) if config.head_dropout > 0 else nn.Identity()
+        self.head = nn.Linear(in_ch, config.num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        # Zero-init the last BN of each branch so every block starts as the identity.
+        for block in self.blocks:
+            nn.init.zeros_(block.branch[-1].weight)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: gray values in [0, 1], N x 1 x H x W."""
+        x = (x - PIXEL_MEAN) / PIXEL_STD
+        return torch.flatten(self.pool(self.blocks(self.stem(x))), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.head_dropout(self.features(x)))

@@ -1,0 +1,1 @@
+"""Training on Lightning: config, data module, augmentation, LightningModule, fit."""

@@ -1,0 +1,54 @@
+"""The training recipe as one flat dataclass, read from YAML and overridden from the CLI."""
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data/fer2013.zip"
+    model: str = "resdropnet_s"
+    model_overrides: dict = field(default_factory=dict)
+    out: str = "runs/default"
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    warmup_fraction: float = 0.15
+    label_smoothing: float = 0.1
+    augment: float = 1.0
+    mix: str = "none"  # none | mixup | cutmix
+    mix_alpha: float = 0.2
+    ema_decay: float = 0.0  # 0 turns EMA off
+    seed: int = 0
+    max_time: str | None = None  # DD:HH:MM:SS, as Lightning takes it
+    precision: str = "auto"  # auto | 32 | bf16-mixed
+    channels_last: bool = True
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    subset: int = 0  # >0: use only this many images per split (tests, quick checks)
+    deterministic: bool = False
+    threads: int = 0  # torch threads per process; 0 keeps torch's choice
+    tta: str = "flip"  # test-time augmentation for the final PrivateTest report
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+    def to_dict(self) -> dict:
+        return asdict(self)

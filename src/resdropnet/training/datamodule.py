@@ -1,0 +1,43 @@
+"""FER2013 as in-memory uint8 tensors behind Lightning dataloaders."""
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from resdropnet import data
+
+
+def take_subset(images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0):
+    """A deterministic random subset of at most count rows."""
+    if count <= 0 or count >= len(images):
+        return images, labels
+    rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])
+    return images[rows], labels[rows]
+
+
+class FerDataModule(pl.LightningDataModule):
+    def __init__(self, source: str, batch_size: int = 128, subset: int = 0, eval_batch_size: int = 512):
+        super().__init__()
+        self.source = source
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.subset = subset
+        self.tensors: dict[str, TensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors:
+            return
+        arrays = data.load(self.source)
+        for split in ("train", "val", "test"):
+            images, labels = take_subset(*arrays.split(split), self.subset)
+            self.tensors[split] = TensorDataset(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.tensors["train"], batch_size=self.batch_size, shuffle=True, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.tensors["val"], batch_size=self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.tensors["test"], batch_size=self.eval_batch_size)

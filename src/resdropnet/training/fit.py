@@ -1,0 +1,104 @@
+"""Trains a ResDropNet with Lightning and writes the run folder: config, checkpoints, logs, weights, report."""
+
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from resdropnet.training.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
+from resdropnet.training.config import TrainConfig
+from resdropnet.training.datamodule import FerDataModule
+from resdropnet.training.module import EmotionClassifier
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """bf16 mixed precision where the hardware has it, fp32 otherwise."""
+    if precision != "auto":
+        return precision
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "bf16-mixed" if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "32"
+
+
+def parse_devices(devices: str):
+    return int(devices) if str(devices).isdigit() else devices
+
+
+class WallClock(Callback):
+    """Training wall-clock time, kept in checkpoints so a resumed run goes on counting."""
+
+    def __init__(self):
+        self.elapsed = 0.0
+        self.epoch_started = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and self.epoch_started:
+            self.elapsed += time.perf_counter() - self.epoch_started
+            self.epoch_started = 0.0
+
+    def state_dict(self) -> dict:
+        return {"elapsed": self.elapsed}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.elapsed = state_dict["elapsed"]
+
+
+def build_trainer(cfg: TrainConfig, out: Path) -> pl.Trainer:
+    callbacks = [
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_acc", mode="max", save_last=True),
+        LearningRateMonitor(logging_interval="epoch"),
+        TQDMProgressBar(refresh_rate=10),
+        WallClock(),
+    ]
+    if cfg.ema_decay > 0:
+        callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
+    return pl.Trainer(
+        default_root_dir=out,
+        max_epochs=cfg.epochs,
+        max_time=cfg.max_time,
+        precision=resolve_precision(cfg.precision, cfg.accelerator),
+        accelerator=cfg.accelerator,
+        devices=parse_devices(cfg.devices),
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        deterministic=cfg.deterministic,
+        callbacks=callbacks,
+        logger=[CSVLogger(out, name="logs", version=""), TensorBoardLogger(out, name="tensorboard", version="")],
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+    )
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> dict | None:
+    """Fits, then (on rank 0) exports the best weights and reports on PrivateTest; returns the report."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = None
+    if resume:
+        if not last.exists():
+            raise CheckpointError(f"{last}: nothing to resume from")
+        read_checkpoint(last)
+        ckpt_path = str(last)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    cfg.to_yaml(out / "config.yaml")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset)
+    module = EmotionClassifier(cfg.to_dict())
+    trainer = build_trainer(cfg, out)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if not trainer.is_global_zero:
+        return None
+    from resdropnet.evaluation.report import finish_run
+
+    clock = next(c for c in trainer.callbacks if isinstance(c, WallClock))
+    timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision}
+    return finish_run(out, trainer.checkpoint_callback.best_model_path, datamodule, timing)

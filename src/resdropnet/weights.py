@@ -1,0 +1,70 @@
+"""Model weights as safetensors, with the model config in the file's metadata."""
+
+import json
+from pathlib import Path
+
+from resdropnet.data.errors import DataError
+
+PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = PACKAGE_WEIGHTS / "resdropnet_default.safetensors"
+
+
+class WeightsError(DataError):
+    """A weights file is missing, truncated or not ours; the message names it."""
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    if str(weights) == "default":
+        if not DEFAULT_WEIGHTS.is_file():
+            raise WeightsError(f"{DEFAULT_WEIGHTS}: the package ships no default weights yet")
+        return DEFAULT_WEIGHTS
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    return path
+
+
+def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
+    """Writes the model's tensors and its config (plus any metadata) to one safetensors file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"config": json.dumps(model.config.to_dict()), **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    staging = path.with_name(f".{path.name}.partial")
+    save_file(state, str(staging), metadata=header)
+    staging.replace(path)
+    return path
+
+
+def read_metadata(weights: str | Path) -> dict:
+    from safetensors import safe_open
+
+    path = resolve_weights(weights)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            raw = handle.metadata() or {}
+    except Exception as error:
+        raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+    if "config" not in raw:
+        raise WeightsError(f"{path}: no model config in its metadata; not a resdropnet weights file")
+    return {key: json.loads(value) for key, value in raw.items()}
+
+
+def load_model(weights: str | Path = "default"):
+    """A ResDropNet in eval mode from a safetensors file, or the package's default weights."""
+    from safetensors.torch import load_file
+
+    from resdropnet.models import ResDropNet, ResDropNetConfig
+
+    path = resolve_weights(weights)
+    metadata = read_metadata(path)
+    config = metadata["config"]
+    config = ResDropNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    model = ResDropNet(config)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as error:
+        raise WeightsError(f"{path}: weights do not fit the model config in its metadata ({error})") from None
+    return model.eval()
