@@ -10,7 +10,8 @@ multiplicative noise whose variance is tiny, the paper's remedy), or keep blocks
 `none` and use head_dropout, which sits after the last BatchNorm.
 """
 
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -84,30 +85,28 @@ def make_dropout(mode: str, rate: float) -> nn.Module:
     return {"element": nn.Dropout, "channel": nn.Dropout2d, "uout": UniformDropout}[mode](rate)
 
 
-def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch)]
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch))
 
 
 class ResidualBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, config: ResDropNetConfig, drop_path: float):
         super().__init__()
-        mid_drop = config.drop_placement == "mid" and config.drop_rate > 0
-        post_drop = config.drop_placement == "post" and config.drop_rate > 0
+        mid_rate = config.drop_rate if config.drop_placement == "mid" else 0.0
+        post_rate = config.drop_rate if config.drop_placement == "post" else 0.0
+        # Named layers keep state_dict keys the same for every placement (dropout has no weights).
         if config.block == "basic":
-            layers = [*conv_bn(in_ch, out_ch, 3, stride), nn.ReLU(inplace=True)]
-            if mid_drop:
-                layers.append(make_dropout(config.drop_mode, config.drop_rate))
-            layers += conv_bn(out_ch, out_ch, 3)
+            layers = {"conv1": conv_bn(in_ch, out_ch, 3, stride), "relu1": nn.ReLU(inplace=True),
+                      "dropout": make_dropout(config.drop_mode, mid_rate), "conv2": conv_bn(out_ch, out_ch, 3)}
         else:
             inner = out_ch // 4
-            layers = [*conv_bn(in_ch, inner, 1), nn.ReLU(inplace=True), *conv_bn(inner, inner, 3, stride), nn.ReLU(inplace=True)]
-            if mid_drop:
-                layers.append(make_dropout(config.drop_mode, config.drop_rate))
-            layers += conv_bn(inner, out_ch, 1)
-        self.branch = nn.Sequential(*layers)
-        self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else nn.Sequential(*conv_bn(in_ch, out_ch, 1, stride))
+            layers = {"conv1": conv_bn(in_ch, inner, 1), "relu1": nn.ReLU(inplace=True),
+                      "conv2": conv_bn(inner, inner, 3, stride), "relu2": nn.ReLU(inplace=True),
+                      "dropout": make_dropout(config.drop_mode, mid_rate), "conv3": conv_bn(inner, out_ch, 1)}
+        self.branch = nn.Sequential(OrderedDict(layers))
+        self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else conv_bn(in_ch, out_ch, 1, stride)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.post = make_dropout(config.drop_mode, config.drop_rate) if post_drop else nn.Identity()
+        self.post = make_dropout(config.drop_mode, post_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.post(torch.relu(self.shortcut(x) + self.drop_path(self.branch(x))))
@@ -119,7 +118,7 @@ class ResDropNet(nn.Module):
     def __init__(self, config: ResDropNetConfig = ResDropNetConfig()):
         super().__init__()
         self.config = config
-        self.stem = nn.Sequential(*conv_bn(config.in_channels, config.widths[0], 3), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(conv_bn(config.in_channels, config.widths[0], 3), nn.ReLU(inplace=True))
         total_blocks = sum(config.blocks)
         blocks, in_ch, index = [], config.widths[0], 0
         for stage, (width, count) in enumerate(zip(config.widths, config.blocks)):
@@ -140,7 +139,7 @@ class ResDropNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         # Zero-init the last BN of each branch so every block starts as the identity.
         for block in self.blocks:
-            nn.init.zeros_(block.branch[-1].weight)
+            nn.init.zeros_(block.branch[-1][1].weight)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """x: gray values in [0, 1], N x 1 x H x W."""

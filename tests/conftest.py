@@ -1,0 +1,69 @@
+"""Shared fixtures: the real FER2013 archive (skipped when absent) and small fixtures built from it."""
+
+import csv
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from resdropnet.labels import EMOTIONS
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FER_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "fer2013.zip"
+USAGE_BY_PREFIX = {"Training": "Training", "PublicTest": "PublicTest", "PrivateTest": "PrivateTest"}
+
+
+@pytest.fixture(scope="session")
+def fer_zip() -> Path:
+    if not FER_ZIP.is_file():
+        pytest.skip(f"FER2013 archive not found at {FER_ZIP}; put fer2013.zip in ../shared/data/ to run this test")
+    return FER_ZIP
+
+
+@pytest.fixture(scope="session")
+def real_faces(fer_zip) -> list[tuple[str, bytes]]:
+    """A few real FER2013 JPEGs per split and emotion: (member name, bytes)."""
+    picked: dict[tuple[str, str], list[str]] = {}
+    with zipfile.ZipFile(fer_zip) as archive:
+        for name in archive.namelist():
+            parts = name.split("/")
+            if len(parts) != 4 or not parts[3]:
+                continue
+            key = (parts[3].split("_")[0], parts[2])
+            if len(picked.setdefault(key, [])) < 3:
+                picked[key].append(name)
+        return [(name, archive.read(name)) for names in picked.values() for name in names]
+
+
+def write_folder_fixture(faces, root: Path) -> Path:
+    """The image-folder layout (train/ and test/ with emotion sub-folders) from real faces."""
+    for name, data in faces:
+        _, top, emotion, file_name = name.split("/")
+        target = root / top / emotion / file_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+def write_csv_fixture(faces, path: Path) -> Path:
+    """fer2013.csv (emotion,pixels,Usage) holding the same real faces, decoded independently."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for name, data in faces:
+            _, _, emotion, file_name = name.split("/")
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            writer.writerow([EMOTIONS.index(emotion), " ".join(map(str, pixels.ravel())), file_name.split("_")[0]])
+    return path
+
+
+@pytest.fixture
+def folder_fixture(real_faces, tmp_path) -> Path:
+    return write_folder_fixture(real_faces, tmp_path / "fer2013")
+
+
+@pytest.fixture
+def csv_fixture(real_faces, tmp_path) -> Path:
+    return write_csv_fixture(real_faces, tmp_path / "fer2013.csv")

@@ -1,0 +1,107 @@
+"""The ResDropNet family: shapes, dropout behaviour, the plain-ResNet baseline, registry, save/load."""
+
+import pytest
+import torch
+from torch import nn
+
+from resdropnet.models import PLACEMENTS, ResDropNet, ResDropNetConfig, create_model, list_models, model_config
+from resdropnet.models.resdropnet import DropPath, UniformDropout
+from resdropnet.weights import load_model, save_model
+
+TINY = dict(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1))
+
+
+def dropout_layers(model):
+    return [m for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d, UniformDropout, DropPath))]
+
+
+@pytest.mark.parametrize("size", [40, 44, 48, 56, 64])
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+def test_output_shape_for_input_sizes(size, block):
+    model = ResDropNet(ResDropNetConfig(**TINY, block=block)).eval()
+    assert model(torch.rand(3, 1, size, size)).shape == (3, 7)
+
+
+@pytest.mark.parametrize("placement", ["mid", "post"])
+@pytest.mark.parametrize("mode", ["element", "channel", "uout"])
+def test_dropout_acts_only_in_training(placement, mode):
+    torch.manual_seed(0)
+    model = ResDropNet(ResDropNetConfig(**TINY, drop_placement=placement, drop_mode=mode, drop_rate=0.5))
+    for block in model.blocks:  # undo the zero-init that makes every branch silent at the start
+        nn.init.ones_(block.branch[-1][1].weight)
+    x = torch.rand(4, 1, 48, 48)
+    model.train()
+    for m in model.modules():  # freeze BN statistics so only dropout can differ
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    assert not torch.allclose(model(x), model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+
+
+def test_placement_none_is_exactly_a_plain_resnet():
+    plain = ResDropNet(ResDropNetConfig(**TINY, drop_placement="none", drop_rate=0.0))
+    assert dropout_layers(plain) == []
+    for placement in ("mid", "post"):
+        dropped = ResDropNet(ResDropNetConfig(**TINY, drop_placement=placement, drop_rate=0.3))
+        assert dropout_layers(dropped)
+        assert plain.state_dict().keys() == dropped.state_dict().keys()
+        dropped.load_state_dict(plain.state_dict())
+        x = torch.rand(2, 1, 48, 48)
+        assert torch.equal(plain.eval()(x), dropped.eval()(x))
+    # The registry's twin differs from its model in block dropout only.
+    for name in list_models():
+        if name.endswith("_nodrop"):
+            twin, base = model_config(name), model_config(name.removesuffix("_nodrop"))
+            assert twin.drop_placement == "none" and twin.drop_rate == 0
+            assert (twin.widths, twin.blocks, twin.head_dropout) == (base.widths, base.blocks, base.head_dropout)
+            assert [repr(m) for m in dropout_layers(create_model(name))] == [repr(m) for m in dropout_layers(ResDropNet(twin))]
+
+
+def test_stochastic_depth_and_head_dropout_are_options():
+    model = ResDropNet(ResDropNetConfig(**TINY, drop_placement="none", drop_path=0.2, head_dropout=0.3))
+    kinds = {type(m) for m in dropout_layers(model)}
+    assert kinds == {DropPath, nn.Dropout}
+
+
+def test_eval_outputs_are_deterministic():
+    model = create_model("resdropnet_t").eval()
+    x = torch.rand(5, 1, 48, 48)
+    assert torch.equal(model(x), model(x))
+
+
+def test_registry_round_trip():
+    for name in list_models():
+        model = create_model(name)
+        assert model.config == model_config(name)
+        assert ResDropNet(model.config).config == model.config
+    assert create_model("resdropnet_s", drop_rate=0.3, drop_placement="post").config.drop_rate == 0.3
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        create_model("nope")
+    with pytest.raises(ValueError, match="drop_placement"):
+        create_model("resdropnet_t", drop_placement="inside")
+    assert {"resdropnet_s", "resdropnet_s_nodrop", "resdropnet_m", "resdropnet_m_nodrop"} <= set(list_models())
+    assert set(PLACEMENTS) == {"none", "mid", "post"}
+
+
+def test_saved_and_loaded_model_gives_identical_outputs(tmp_path):
+    model = create_model("resdropnet_t", drop_mode="channel").eval()
+    with torch.no_grad():  # make BN statistics non-trivial
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    path = save_model(model, tmp_path / "m.safetensors", {"note": "test"})
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    x = torch.rand(4, 1, 48, 48)
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_truncated_weights_file_is_named(tmp_path):
+    from resdropnet.weights import WeightsError
+
+    path = save_model(create_model("resdropnet_t"), tmp_path / "m.safetensors")
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="m.safetensors"):
+        load_model(path)
