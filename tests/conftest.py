@@ -67,3 +67,13 @@ def folder_fixture(real_faces, tmp_path) -> Path:
 @pytest.fixture
 def csv_fixture(real_faces, tmp_path) -> Path:
     return write_csv_fixture(real_faces, tmp_path / "fer2013.csv")
+
+
+@pytest.fixture(scope="session")
+def fer_cache(fer_zip, tmp_path_factory) -> Path:
+    """The real archive as a prepared cache, built once per test session."""
+    from resdropnet import data
+
+    out = tmp_path_factory.mktemp("fer") / "cache"
+    data.prepare(fer_zip, out)
+    return out

@@ -27,8 +27,6 @@ def test_output_shape_for_input_sizes(size, block):
 def test_dropout_acts_only_in_training(placement, mode):
     torch.manual_seed(0)
     model = ResDropNet(ResDropNetConfig(**TINY, drop_placement=placement, drop_mode=mode, drop_rate=0.5))
-    for block in model.blocks:  # undo the zero-init that makes every branch silent at the start
-        nn.init.ones_(block.branch[-1][1].weight)
     x = torch.rand(4, 1, 48, 48)
     model.train()
     for m in model.modules():  # freeze BN statistics so only dropout can differ

@@ -82,6 +82,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_ablate(args) -> int:
+    from resdropnet.training.ablation import ablation_table, ablation_variants, run_ablation
+
+    cfg = train_config_from_args(args)
+    variants = ablation_variants(args.models.split(","), args.placements.split(","), [float(r) for r in args.rates.split(",")])
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta)
+    print(ablation_table(results, args.tta))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from resdropnet.evaluation.plots import plot_confusion_matrix
     from resdropnet.evaluation.report import evaluate_split, metrics_table
@@ -152,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = commands.add_parser("train", help="train a model (Lightning)")
     add_train_arguments(train_parser)
     train_parser.set_defaults(handler=cmd_train)
+
+    ablate = commands.add_parser("ablate", help="dropout placements and rates vs the plain ResNet, over several seeds")
+    add_train_arguments(ablate)
+    ablate.add_argument("--models", default="resdropnet_s", help="comma-separated registered models")
+    ablate.add_argument("--placements", default="none,mid,post", help="comma-separated placements")
+    ablate.add_argument("--rates", default="0.1", help="comma-separated dropout rates for mid/post")
+    ablate.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    ablate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json and ablation.md")
+    ablate.set_defaults(handler=cmd_ablate)
 
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion matrix, ECE")
     evaluate.add_argument("--data", required=True, help="FER2013 source")

@@ -8,7 +8,7 @@ import torch
 from resdropnet import data
 from resdropnet.evaluation.metrics import classification_metrics
 from resdropnet.evaluation.plots import plot_confusion_matrix, plot_training_curves
-from resdropnet.evaluation.tta import predict_probabilities
+from resdropnet.evaluation.tta import TTA_MODES, predict_probabilities
 from resdropnet.labels import EMOTIONS
 
 SPLIT_ALIASES = {"private": "test", "public": "val", "train": "train", "test": "test", "val": "val"}
@@ -50,12 +50,11 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dic
     from resdropnet.weights import save_model
 
     model, checkpoint = model_from_checkpoint(best_checkpoint)
-    arrays = data.load(datamodule.source)
     config = checkpoint["hyper_parameters"]["config"]
     splits = {}
     for split in ("val", "test"):
-        images, labels = arrays.split(split)
-        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in ("none", "flip", "tencrop")}
+        images, labels = datamodule.tensors[split].tensors
+        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in TTA_MODES}
     report = {
         "model": config["model"],
         "best_checkpoint": str(best_checkpoint),

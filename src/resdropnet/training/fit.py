@@ -49,8 +49,9 @@ class WallClock(Callback):
         self.elapsed = state_dict["elapsed"]
 
 
-def build_trainer(cfg: TrainConfig, out: Path) -> pl.Trainer:
+def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer:
     callbacks = [
+        *extra_callbacks,
         ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_acc", mode="max", save_last=True),
         LearningRateMonitor(logging_interval="epoch"),
         TQDMProgressBar(refresh_rate=10),
@@ -76,7 +77,7 @@ def build_trainer(cfg: TrainConfig, out: Path) -> pl.Trainer:
     )
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict | None:
+def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     """Fits, then (on rank 0) exports the best weights and reports on PrivateTest; returns the report."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset)
     module = EmotionClassifier(cfg.to_dict())
-    trainer = build_trainer(cfg, out)
+    trainer = build_trainer(cfg, out, callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if not trainer.is_global_zero:
         return None

@@ -1,0 +1,144 @@
+"""Training for real on small subsets of FER2013: learning, resume, kill and resume, DDP, evaluation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+
+from resdropnet.cli import main
+from resdropnet.evaluation.metrics import classification_metrics
+from resdropnet.training.checkpoints import CheckpointError, read_checkpoint
+from resdropnet.training.config import TrainConfig
+from resdropnet.training.fit import train
+
+pytestmark = pytest.mark.slow
+
+
+def small_config(fer_cache, out, **overrides) -> TrainConfig:
+    values = dict(data=str(fer_cache), model="resdropnet_t", out=str(out), epochs=2, batch_size=64, subset=1500,
+                  lr=0.05, precision="32", seed=3, deterministic=True, tta="none")
+    return TrainConfig(**{**values, **overrides})
+
+
+def final_weights(run_dir) -> dict:
+    return read_checkpoint(Path(run_dir) / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_short_run_learns_and_beats_chance(fer_cache, tmp_path):
+    report = train(small_config(fer_cache, tmp_path / "run", epochs=4, subset=3000, lr=0.1, precision="bf16-mixed"))
+    rows = list(__import__("csv").DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
+    losses = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
+    assert losses[-1] < losses[0]
+    test = report["test"]["none"]
+    majority = max(row["support"] for row in test["per_class"].values()) / test["num_images"]
+    assert test["accuracy"] > majority + 0.02, (test["accuracy"], majority)
+    for name in ("report.json", "report.md", "confusion_matrix.png", "training_curves.png", "model.safetensors", "config.yaml"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    assert (tmp_path / "run" / "tensorboard").is_dir()
+
+
+class StopAfterFirstEpoch(pl.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = True
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(fer_cache, tmp_path):
+    train(small_config(fer_cache, tmp_path / "straight"))
+    train(small_config(fer_cache, tmp_path / "split"), callbacks=[StopAfterFirstEpoch()])
+    assert read_checkpoint(tmp_path / "split" / "checkpoints" / "last.ckpt")["epoch"] == 0
+    train(small_config(fer_cache, tmp_path / "split"), resume=True)
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+
+
+def cli_train(fer_cache, out, *extra) -> list[str]:
+    return [sys.executable, "-m", "resdropnet.cli", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
+            "--out", str(out), "--epochs", "3", "--batch-size", "64", "--subset", "4000", "--precision", "32",
+            "--seed", "5", "--deterministic", *extra]
+
+
+def test_sigkill_mid_epoch_then_resume_through_the_cli(fer_cache, tmp_path):
+    out = tmp_path / "killed"
+    process = subprocess.Popen(cli_train(fer_cache, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # well into the second epoch
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert read_checkpoint(last)["epoch"] == 0
+    resumed = subprocess.run(cli_train(fer_cache, out, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    straight = subprocess.run(cli_train(fer_cache, tmp_path / "straight"), capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    assert_same_weights(final_weights(out), final_weights(tmp_path / "straight"))
+    assert json.loads((out / "report.json").read_text())["best_epoch"] in (0, 1, 2)
+
+
+def test_corrupt_checkpoint_is_named_and_kept(fer_cache, tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["train", "--data", str(fer_cache), "--model", "resdropnet_t", "--out", str(out), "--resume"]) == 1
+    assert "last.ckpt: truncated or corrupt checkpoint" in capsys.readouterr().err
+    assert last.read_bytes() == b"PK\x03\x04 truncated"
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(small_config(fer_cache, tmp_path / "fresh"), resume=True)
+
+
+def test_ddp_with_two_cpu_processes(fer_cache, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "resdropnet.cli", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
+               "--out", str(out), "--epochs", "1", "--batch-size", "32", "--subset", "512", "--precision", "32",
+               "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--threads", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PL_DISABLE_FORK": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "world_size=2" in result.stderr or "GLOBAL_RANK: 1" in result.stderr + result.stdout
+    assert (out / "report.json").exists()
+
+
+def test_metrics_equal_a_hand_computation():
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 0])
+    predicted = np.array([0, 1, 1, 1, 2, 0, 2, 0])
+    confidence = np.array([0.9, 0.6, 0.8, 0.7, 0.95, 0.5, 0.65, 0.55])
+    probabilities = np.zeros((8, 3))
+    for i, (p, c) in enumerate(zip(predicted, confidence)):
+        probabilities[i] = (1 - c) / 2
+        probabilities[i, p] = c
+    metrics = classification_metrics(torch.tensor(probabilities, dtype=torch.float32), labels, ("a", "b", "c"), ece_bins=2)
+    confusion = np.zeros((3, 3), int)
+    for t, p in zip(labels, predicted):
+        confusion[t, p] += 1
+    assert metrics["confusion_matrix"] == confusion.tolist()
+    assert metrics["accuracy"] == pytest.approx(6 / 8)
+    precision = confusion.diagonal() / confusion.sum(0)
+    recall = confusion.diagonal() / confusion.sum(1)
+    f1 = 2 * precision * recall / (precision + recall)
+    for i, name in enumerate("abc"):
+        assert metrics["per_class"][name]["precision"] == pytest.approx(precision[i])
+        assert metrics["per_class"][name]["recall"] == pytest.approx(recall[i])
+        assert metrics["per_class"][name]["f1"] == pytest.approx(f1[i])
+    assert metrics["macro_f1"] == pytest.approx(f1.mean())
+    correct = predicted == labels
+    ece = 0.0
+    for low, high in ((0.0, 0.5), (0.5, 1.0)):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
+    assert metrics["ece"] == pytest.approx(ece, abs=1e-6)
