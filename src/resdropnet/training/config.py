@@ -36,7 +36,6 @@ class TrainConfig:
     subset: int = 0  # >0: use only this many images per split (tests, quick checks)
     deterministic: bool = False
     threads: int = 0  # torch threads per process; 0 keeps torch's choice
-    tta: str = "flip"  # test-time augmentation for the final PrivateTest report
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
