@@ -7,7 +7,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from resdropnet.data.errors import DataError
+from resdropnet.errors import ResDropNetError
 
 
 def cmd_models(args) -> int:
@@ -90,6 +90,13 @@ def cmd_ablate(args) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta)
     print(ablation_table(results, args.tta))
+    return 0
+
+
+def cmd_ship(args) -> int:
+    from resdropnet.model_card import ship
+
+    print(f"shipped {ship(args.run_dir, args.command)}")
     return 0
 
 
@@ -182,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
     evaluate.set_defaults(handler=cmd_evaluate)
+    ship_parser = commands.add_parser("ship", help="(maintainers) make a finished run the package's default weights")
+    ship_parser.add_argument("run_dir")
+    ship_parser.add_argument("--command", required=True, help="the exact command that trained the run, for the model card")
+    ship_parser.set_defaults(handler=cmd_ship)
     return parser
 
 
@@ -189,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (DataError, ValueError, KeyError, OSError) as error:
+    except (ResDropNetError, ValueError, KeyError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"resdropnet: error: {message}", file=sys.stderr)
         return 1

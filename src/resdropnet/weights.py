@@ -3,13 +3,13 @@
 import json
 from pathlib import Path
 
-from resdropnet.data.errors import DataError
+from resdropnet.errors import ResDropNetError
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = PACKAGE_WEIGHTS / "resdropnet_default.safetensors"
 
 
-class WeightsError(DataError):
+class WeightsError(ResDropNetError, ValueError):
     """A weights file is missing, truncated or not ours; the message names it."""
 
 

@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 
+from resdropnet.errors import ResDropNetError
 
-class DataError(ValueError):
+
+class DataError(ResDropNetError, ValueError):
     """A source could not be read; the message names the file and the row or path."""
 
 

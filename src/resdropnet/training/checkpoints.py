@@ -6,8 +6,10 @@ from pathlib import Path
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from resdropnet.errors import ResDropNetError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(ResDropNetError, RuntimeError):
     """A checkpoint is missing, truncated or corrupt; the message names it."""
 
 

@@ -1,0 +1,89 @@
+"""Rebuilds the README's measured tables from benchmarks/results/*.json and the shipped report.
+
+Each table lives between `<!-- table:NAME -->` and `<!-- /table:NAME -->`; run after any benchmark:
+
+    python benchmarks/update_readme.py
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+REPORT = ROOT / "src" / "resdropnet" / "weights" / "report.json"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def provenance(result: dict, command: str) -> str:
+    m = result["machine"]
+    return f"\n\n`{command}` on {m['cores']} cores of {m['cpu']}, torch {m['torch']}, {result['date']}."
+
+
+def data_load_table() -> str | None:
+    r = load("data_load")
+    if not r:
+        return None
+    return (f"| step | seconds |\n|---|---|\n| prepare from the zip ({r['num_images']:,} images) | {r['prepare_from_zip_s']:.2f} |\n"
+            f"| load the prepared cache (median of 5) | {r['cache_load_s_median']:.3f} |" + provenance(r, "python benchmarks/data_load.py"))
+
+
+def throughput_table() -> str | None:
+    r = load("train_throughput")
+    if not r:
+        return None
+    lines = ["| model | params | MFLOPs/image | fp32 images/s | bf16 images/s | bf16 speed-up |", "|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        fp32, bf16 = row["fp32_images_per_s"], row["bf16_images_per_s"]
+        lines.append(f"| {row['model']} | {row['params']:,} | {row['mflops']:.0f} | {fp32:.1f} | {bf16:.1f} | {bf16 / fp32:.2f}x |")
+    note = f"\n\nBatch {r['batch_size']}, {r['steps']} timed steps of augmentation + forward + backward + AdamW, channels_last."
+    return "\n".join(lines) + note + provenance(r, "python benchmarks/train_throughput.py")
+
+
+def results_table() -> str | None:
+    if not REPORT.exists():
+        return None
+    r = json.loads(REPORT.read_text())
+    t = r["test"]
+    lines = [
+        "| model | trained on | PrivateTest accuracy | selected on |", "|---|---|---|---|",
+        f"| **{r['model']} (shipped)**, no TTA | FER2013 Training | {t['none']['accuracy']:.2%} | PublicTest |",
+        f"| {r['model']} (shipped), flip TTA | FER2013 Training | {t['flip']['accuracy']:.2%} | PublicTest |",
+        f"| {r['model']} (shipped), ten-crop TTA | FER2013 Training | {t['tencrop']['accuracy']:.2%} | PublicTest |",
+        "| VGGNet (Khaireddin & Chen 2021) | FER2013 | 73.28% | published figure |",
+        "| ResNet (Pramerdorfer & Kampel 2016) | FER2013 | 72.4% | published figure |",
+        "| original ResDropNet work | FER2013 | 70% | published figure |",
+        "| human accuracy (Goodfellow et al. 2013) | | about 65% | published figure |",
+    ]
+    timing = r["timing"]
+    lines.append(f"\nShipped run: best epoch {r['best_epoch'] + 1} of {timing['epochs']}, "
+                 f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}); "
+                 f"PublicTest accuracy {r['val']['none']['accuracy']:.2%}. Full report: `src/resdropnet/weights/MODEL_CARD.md`.")
+    return "\n".join(lines)
+
+
+TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results": results_table}
+
+
+def main() -> int:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    for name, build in TABLES.items():
+        table = build()
+        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
+        if not pattern.search(text):
+            sys.exit(f"README.md has no <!-- table:{name} --> markers")
+        body = table if table else "_Not measured yet._"
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    readme.write_text(text)
+    print("README.md tables rebuilt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

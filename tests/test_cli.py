@@ -1,0 +1,59 @@
+"""The `resdropnet` command: help, models, evaluate and ablate, through the real entry point."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from resdropnet.cli import main
+from resdropnet.models import create_model
+from resdropnet.weights import save_model
+
+SUBCOMMANDS = [["models"], ["data"], ["data", "prepare"], ["train"], ["evaluate"], ["ablate"]]
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS)
+def test_every_subcommand_has_help(words):
+    result = subprocess.run([sys.executable, "-m", "resdropnet.cli", *words, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: resdropnet" in result.stdout
+
+
+def test_models_lists_parameters_and_mflops(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["resdropnet_s"]["params"] == rows["resdropnet_s_nodrop"]["params"] > 1_000_000
+    assert rows["resdropnet_m"]["mflops"] > rows["resdropnet_s"]["mflops"] > 0
+    assert rows["resdropnet_s_nodrop"]["dropout"] == "none"
+
+
+def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys):
+    weights = save_model(create_model("resdropnet_t").eval(), tmp_path / "w.safetensors")
+    plot = tmp_path / "cm.png"
+    args = ["evaluate", "--data", str(folder_fixture), "--weights", str(weights), "--split", "private", "--tta", "tencrop"]
+    assert main([*args, "--json", "--plot", str(plot)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "test" and report["num_images"] == 21 and report["tta"] == "tencrop"
+    assert set(report) >= {"accuracy", "macro_f1", "ece", "per_class", "confusion_matrix"}
+    assert sum(map(sum, report["confusion_matrix"])) == 21
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(args[:-2]) == 0
+    assert "macro-F1" in capsys.readouterr().out
+
+
+def test_evaluate_names_missing_weights(folder_fixture, tmp_path, capsys):
+    assert main(["evaluate", "--data", str(folder_fixture), "--weights", str(tmp_path / "nope.safetensors")]) == 1
+    assert "nope.safetensors: no such weights file" in capsys.readouterr().err
+
+
+def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    args = ["ablate", "--data", str(fer_cache), "--models", "resdropnet_t", "--placements", "none,mid", "--rates", "0.2",
+            "--seeds", "0,1", "--epochs", "1", "--subset", "300", "--batch-size", "50", "--precision", "32",
+            "--optimizer", "adamw", "--lr", "0.002", "--ablation-out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "resdropnet_t none" in printed and "resdropnet_t mid 0.2" in printed and "±" in printed
+    results = json.loads((out / "ablation.json").read_text())["results"]
+    assert len(results["resdropnet_t mid 0.2"]["private_test"]["values"]) == 2
+    assert (out / "ablation.md").exists()
