@@ -52,8 +52,8 @@ class ResDropNetConfig:
         return asdict(self)
 
 
-class UniformDropout(nn.Module):
-    """'Uout' (Li et al., CVPR 2019): x * (1 + U(-rate, rate)); variance-stable before BN."""
+class TrainingNoise(nn.Module):
+    """A layer that perturbs its input in training mode only, by an amount set by rate."""
 
     def __init__(self, rate: float):
         super().__init__()
@@ -62,19 +62,26 @@ class UniformDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0:
             return x
+        return self.perturb(x)
+
+    def perturb(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}"
+
+
+class UniformDropout(TrainingNoise):
+    """'Uout' (Li et al., CVPR 2019): x * (1 + U(-rate, rate)); variance-stable before BN."""
+
+    def perturb(self, x: torch.Tensor) -> torch.Tensor:
         return x * (1 + torch.empty_like(x).uniform_(-self.rate, self.rate))
 
 
-class DropPath(nn.Module):
+class DropPath(TrainingNoise):
     """Stochastic depth: drops a sample's whole residual branch."""
 
-    def __init__(self, rate: float):
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0:
-            return x
+    def perturb(self, x: torch.Tensor) -> torch.Tensor:
         keep = x.new_empty(x.shape[0], 1, 1, 1).bernoulli_(1 - self.rate)
         return x * keep / (1 - self.rate)
 
