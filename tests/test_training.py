@@ -62,6 +62,9 @@ def test_resume_gives_the_same_weights_as_a_straight_run(fer_cache, tmp_path):
     assert read_checkpoint(tmp_path / "split" / "checkpoints" / "last.ckpt")["epoch"] == 0
     train(small_config(fer_cache, tmp_path / "split"), resume=True)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+    from resdropnet.evaluation.plots import read_epoch_metrics
+
+    assert [e for e, _ in read_epoch_metrics(tmp_path / "split" / "logs")["val_acc"]] == [0, 1]
 
 
 def cli_train(fer_cache, out, *extra) -> list[str]:

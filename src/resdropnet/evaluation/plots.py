@@ -32,21 +32,24 @@ def plot_confusion_matrix(matrix, path: str | Path, title: str = "Confusion matr
     return Path(path)
 
 
-def read_epoch_metrics(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
-    """Per-epoch series from Lightning's CSV log: name -> [(epoch, value)]."""
+def read_epoch_metrics(logs: Path) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch series from Lightning's CSV logs (resumed parts first): name -> [(epoch, value)]."""
     series: dict[str, list[tuple[int, float]]] = {}
-    with open(metrics_csv, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row.get("epoch"):
-                continue
-            for name, value in row.items():
-                if value not in ("", None) and name not in ("epoch", "step") and not name.endswith("_step"):
-                    series.setdefault(name, []).append((int(row["epoch"]), float(value)))
+    for metrics_csv in [*sorted(logs.glob("metrics.part*.csv")), logs / "metrics.csv"]:
+        if not metrics_csv.exists():
+            continue
+        with open(metrics_csv, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if not row.get("epoch"):
+                    continue
+                for name, value in row.items():
+                    if value not in ("", None) and name not in ("epoch", "step") and not name.endswith("_step"):
+                        series.setdefault(name, []).append((int(row["epoch"]), float(value)))
     return series
 
 
-def plot_training_curves(metrics_csv: Path, path: str | Path) -> Path:
-    series = read_epoch_metrics(metrics_csv)
+def plot_training_curves(logs: Path, path: str | Path) -> Path:
+    series = read_epoch_metrics(logs)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for name, ax in (("train_loss_epoch", loss_ax), ("val_loss", loss_ax), ("train_acc", acc_ax), ("val_acc", acc_ax)):
         if name in series:

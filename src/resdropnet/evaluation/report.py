@@ -73,9 +73,8 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dic
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_confusion_matrix(splits["test"]["none"]["confusion_matrix"], out / "confusion_matrix.png",
                           title=f"{config['model']} on PrivateTest")
-    metrics_csv = out / "logs" / "metrics.csv"
-    if metrics_csv.exists():
-        plot_training_curves(metrics_csv, out / "training_curves.png")
+    if (out / "logs").is_dir():
+        plot_training_curves(out / "logs", out / "training_curves.png")
     (out / "report.md").write_text(report_markdown(report))
     return report
 

@@ -77,6 +77,14 @@ def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer
     )
 
 
+def keep_previous_log(logs: Path) -> None:
+    """Lightning's CSV logger deletes metrics.csv when it starts; a resumed run keeps it as metrics.partN.csv."""
+    current = logs / "metrics.csv"
+    if current.exists():
+        parts = len(list(logs.glob("metrics.part*.csv")))
+        current.rename(logs / f"metrics.part{parts:03d}.csv")
+
+
 def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     """Fits, then (on rank 0) exports the best weights and reports on PrivateTest; returns the report."""
     out = Path(cfg.out)
@@ -88,6 +96,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
             raise CheckpointError(f"{last}: nothing to resume from")
         read_checkpoint(last)
         ckpt_path = str(last)
+        keep_previous_log(out / "logs")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     cfg.to_yaml(out / "config.yaml")
