@@ -7,6 +7,7 @@ from resdropnet.errors import ResDropNetError
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = PACKAGE_WEIGHTS / "resdropnet_default.safetensors"
+DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
 
 
 class WeightsError(ResDropNetError, ValueError):

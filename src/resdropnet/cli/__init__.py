@@ -7,6 +7,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from resdropnet.cli.inference import add_inference_commands
 from resdropnet.errors import ResDropNetError
 
 
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship_parser.add_argument("run_dir")
     ship_parser.add_argument("--command", required=True, help="the exact command that trained the run, for the model card")
     ship_parser.set_defaults(handler=cmd_ship)
+    add_inference_commands(commands)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""The inference sub-commands: predict, video, demo, export. None of them imports torch unless asked to."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from resdropnet.errors import ResDropNetError
+from resdropnet.labels import EMOTIONS
+
+IMAGE_BATCH = 16
+
+
+def add_recognizer_arguments(parser) -> None:
+    parser.add_argument("--weights", default="default", help="'default' (shipped), a .safetensors or an .onnx file")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    parser.add_argument("--detector", default="haar", help="haar, haar-alt2, yunet:PATH.onnx, or none")
+    parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
+    parser.add_argument("--tta", default="none", choices=["none", "flip"])
+
+
+def recognizer_from_args(args):
+    from resdropnet.inference import EmotionRecognizer
+
+    detector = "none" if args.no_detect else args.detector
+    return EmotionRecognizer(args.weights, detector=detector, backend=args.backend, tta=args.tta)
+
+
+def cmd_predict(args) -> int:
+    from tqdm import tqdm
+
+    from resdropnet.images import list_images
+
+    recognizer = recognizer_from_args(args)
+    paths, errors = list_images(args.paths)
+    records = []
+    with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=args.quiet) as bar:
+        for start in range(0, len(paths), IMAGE_BATCH):
+            chunk = paths[start : start + IMAGE_BATCH]
+            records += predict_chunk(recognizer, chunk, errors, Path(args.out) if args.out else None)
+            bar.update(len(chunk))
+    write_predictions(records, args.format, Path(args.out) if args.out else None)
+    for error in errors:
+        print(f"resdropnet: error: {error}", file=sys.stderr)
+    found = sum(len(r["faces"]) for r in records)
+    print(f"{len(records)} image(s), {found} face(s), {len(errors)} error(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def predict_chunk(recognizer, paths, errors: list[str], out: Path | None) -> list[dict]:
+    """Reads and detects per image (a bad file is an error, the rest go on); classifies all faces at once."""
+    from resdropnet.faces import crop_faces
+    from resdropnet.images import read_image
+
+    loaded, boxes, crops = [], [], []
+    for path in paths:
+        try:
+            bgr = read_image(path)
+        except ResDropNetError as error:
+            errors.append(str(error))
+            continue
+        found = recognizer.detector(bgr)
+        loaded.append((path, bgr))
+        boxes.append(found)
+        crops.append(crop_faces(bgr, found, recognizer.margin))
+    records = []
+    for (path, bgr), faces in zip(loaded, recognizer.faces_from_crops(boxes, crops)):
+        record = {"file": str(path), "width": bgr.shape[1], "height": bgr.shape[0], "faces": [f.to_dict() for f in faces]}
+        if out is not None:
+            record["annotated"] = str(write_annotated(bgr, faces, path, out))
+        records.append(record)
+    return records
+
+
+def write_annotated(bgr, faces, path: Path, out: Path) -> Path:
+    import cv2
+
+    from resdropnet.inference.annotate import annotate
+
+    relative = path.resolve().relative_to(path.resolve().anchor)
+    target = out / "annotated" / relative.with_suffix(".png")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(target), annotate(bgr, faces))
+    return target
+
+
+def write_predictions(records: list[dict], fmt: str, out: Path | None) -> None:
+    handle = open(out / f"predictions.{fmt}", "w", newline="") if out else sys.stdout
+    try:
+        if fmt == "json":
+            json.dump(records, handle, indent=2)
+            handle.write("\n")
+        else:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "face", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS])
+            for record in records:
+                for index, face in enumerate(record["faces"]):
+                    writer.writerow([record["file"], index, *face["box"], face["emotion"], face["confidence"],
+                                     *(face["probabilities"][e] for e in EMOTIONS)])
+    finally:
+        if out:
+            handle.close()
+
+
+def cmd_video(args) -> int:
+    from resdropnet.inference.video import analyse_video, plot_timeline, summarise, write_frames_csv
+
+    if (args.input is None) == (args.webcam is None):
+        raise ValueError("give a video INPUT or --webcam [INDEX], not both")
+    recognizer = recognizer_from_args(args)
+    source = args.webcam if args.webcam is not None else args.input
+    try:
+        results, fps, frames = analyse_video(recognizer, source, args.out, args.every, args.max_frames)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    if args.csv:
+        write_frames_csv(results, args.csv)
+    if args.plot:
+        plot_timeline(results, args.plot)
+    summary = summarise(results, frames, fps)
+    if args.summary:
+        Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import cv2
+
+    from resdropnet.inference import EmotionRecognizer
+    from resdropnet.inference.annotate import annotate
+
+    try:
+        from skimage import data
+    except ImportError:
+        raise ResDropNetError("the demo photo comes with scikit-image: pip install 'resdropnet[demo]'") from None
+    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # NASA's portrait of Eileen Collins, public domain
+    recognizer = EmotionRecognizer(args.weights, backend=args.backend)
+    faces = recognizer.predict(photo)
+    print(f"astronaut.png from scikit-image ({photo.shape[1]}x{photo.shape[0]}): {len(faces)} face(s)")
+    for face in faces:
+        ranked = sorted(face.probabilities.items(), key=lambda item: -item[1])[:3]
+        print(f"  box {face.box.to_list()}: {face.emotion} {face.confidence:.1%}  "
+              f"(top 3: {', '.join(f'{e} {p:.1%}' for e, p in ranked)})")
+    cv2.imwrite(args.out, annotate(photo, faces))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from resdropnet.export import export_onnx
+
+    result = export_onnx(args.weights, args.out)
+    print(f"wrote {result['path']} (dynamic batch; max |onnxruntime - torch| on 64 random faces: "
+          f"{result['max_abs_difference']:.2e})")
+    return 0
+
+
+def add_inference_commands(commands) -> None:
+    predict = commands.add_parser("predict", help="emotions of the faces in photos and folders")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="images (JPEG, PNG, WebP, BMP) or folders, searched recursively")
+    predict.add_argument("--out", help="folder for predictions.json/csv and annotated images; stdout if absent")
+    predict.add_argument("--format", default="json", choices=["json", "csv"])
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_recognizer_arguments(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+    video = commands.add_parser("video", help="emotions over a video or a live webcam")
+    video.add_argument("input", nargs="?", help="video file")
+    video.add_argument("--webcam", type=int, nargs="?", const=0, help="read camera INDEX (default 0) instead")
+    video.add_argument("--out", help="annotated video to write (.mp4)")
+    video.add_argument("--csv", help="per-frame, per-face emotions to write")
+    video.add_argument("--plot", help="PNG of emotions over time to write")
+    video.add_argument("--summary", help="JSON summary to write (it is also printed)")
+    video.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
+    video.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
+    add_recognizer_arguments(video)
+    video.set_defaults(handler=cmd_video)
+
+    demo = commands.add_parser("demo", help="the shipped model on a public-domain photo (needs the demo extra)")
+    demo.add_argument("--out", default="resdropnet_demo.png", help="annotated image to write")
+    demo.add_argument("--weights", default="default")
+    demo.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    demo.set_defaults(handler=cmd_demo)
+
+    export = commands.add_parser("export", help="export weights to ONNX (needs the train extra)")
+    export.add_argument("--format", default="onnx", choices=["onnx"])
+    export.add_argument("--weights", default="default")
+    export.add_argument("--out", default="model.onnx")
+    export.set_defaults(handler=cmd_export)

@@ -1,0 +1,128 @@
+"""Face detection and cropping: boxes on a photo, then 48x48 gray crops made as FER2013's faces were.
+
+Detectors that work offline right after `pip install`:
+  haar        OpenCV's frontal-face Haar cascade (haarcascade_frontalface_default.xml, inside opencv-python 4.x)
+  haar-alt2   the same family's alt2 cascade: fewer false faces, fewer faces found
+  yunet:PATH  OpenCV's YuNet (cv2.FaceDetectorYN) from an ONNX file you supply; no registry package carries one
+  none        the whole image is one face (pre-cropped faces)
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from resdropnet.errors import ResDropNetError
+
+FACE_SIZE = 48
+DEFAULT_DETECTOR = "haar"
+# FER2013's faces were cropped a little wider than a Haar box: forehead to chin with some hair.
+DEFAULT_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float = 1.0
+
+    def to_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+class DetectorError(ResDropNetError, ValueError):
+    """An unknown detector name or a detector model that cannot be loaded."""
+
+
+class HaarDetector:
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_size: int = 24):
+        if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+            raise DetectorError(f"OpenCV {cv2.__version__} has no Haar cascades (5.x wheels dropped them); "
+                                "install opencv-python-headless<5")
+        path = Path(cv2.data.haarcascades) / cascade
+        self.classifier = cv2.CascadeClassifier(str(path))
+        if self.classifier.empty():
+            raise DetectorError(f"{path}: cannot load the Haar cascade")
+        self.min_size = min_size
+
+    def __call__(self, bgr: np.ndarray) -> list[Box]:
+        gray = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        found, _levels, weights = self.classifier.detectMultiScale3(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(self.min_size, self.min_size), outputRejectLevels=True
+        )
+        boxes = [Box(int(x), int(y), int(w), int(h), float(s)) for (x, y, w, h), s in zip(found, np.ravel(weights))]
+        return sorted(boxes, key=lambda b: (b.x, b.y))
+
+
+class YuNetDetector:
+    def __init__(self, model_path: str, score_threshold: float = 0.7):
+        if not Path(model_path).is_file():
+            raise DetectorError(f"{model_path}: no such YuNet ONNX file")
+        try:
+            self.detector = cv2.FaceDetectorYN.create(model_path, "", (320, 320), score_threshold)
+        except cv2.error as error:
+            raise DetectorError(f"{model_path}: cannot load as a YuNet model ({error.msg.strip()})") from None
+
+    def __call__(self, bgr: np.ndarray) -> list[Box]:
+        height, width = bgr.shape[:2]
+        self.detector.setInputSize((width, height))
+        _ok, faces = self.detector.detect(bgr)
+        if faces is None:
+            return []
+        boxes = [Box(*clip_box(*map(int, face[:4]), width, height), float(face[-1])) for face in faces]
+        return sorted((b for b in boxes if b.w > 0 and b.h > 0), key=lambda b: (b.x, b.y))
+
+
+class WholeImage:
+    def __call__(self, bgr: np.ndarray) -> list[Box]:
+        height, width = bgr.shape[:2]
+        return [Box(0, 0, width, height)]
+
+
+def create_detector(name: str = DEFAULT_DETECTOR):
+    if name == "haar":
+        return HaarDetector()
+    if name == "haar-alt2":
+        return HaarDetector("haarcascade_frontalface_alt2.xml")
+    if name.startswith("yunet:"):
+        return YuNetDetector(name.split(":", 1)[1])
+    if name == "none":
+        return WholeImage()
+    raise DetectorError(f"unknown detector {name!r}: use haar, haar-alt2, yunet:PATH.onnx or none")
+
+
+def clip_box(x: int, y: int, w: int, h: int, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + w), min(height, y + h)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def crop_face(gray: np.ndarray, box: Box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """A square 48x48 uint8 crop around box, widened by margin on each side; the border is replicated."""
+    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    pad = max(0, -x0, -y0, x0 + side - gray.shape[1], y0 + side - gray.shape[0])
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0 = x0 + pad, y0 + pad
+    crop = gray[y0 : y0 + side, x0 : x0 + side]
+    return resize_face(crop)
+
+
+def resize_face(gray: np.ndarray) -> np.ndarray:
+    """Any gray crop to 48x48: area averaging when shrinking (as FER2013's were), bilinear when enlarging."""
+    if gray.shape == (FACE_SIZE, FACE_SIZE):
+        return np.ascontiguousarray(gray, dtype=np.uint8)
+    shrinking = gray.shape[0] > FACE_SIZE or gray.shape[1] > FACE_SIZE
+    return cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def crop_faces(bgr: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if not boxes:
+        return np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
+    return np.stack([crop_face(gray, box, margin) for box in boxes])

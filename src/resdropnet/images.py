@@ -1,0 +1,161 @@
+"""Reading photos safely: content sniffed, declared size checked before decoding, EXIF orientation applied.
+
+Every failure is an ImageError naming the file, so a caller can report it and go on with the rest.
+"""
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+# A decompression bomb declares a huge canvas in a small file; refuse it from the header alone.
+MAX_PIXELS = 50_000_000
+MAX_BYTES = 64 * 1024 * 1024
+os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+import cv2  # noqa: E402  (reads CV_IO_MAX_IMAGE_PIXELS)
+
+from resdropnet.errors import ResDropNetError  # noqa: E402
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+class ImageError(ResDropNetError, ValueError):
+    """A file or upload that is not a usable image; the message names it and says why."""
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format from its first bytes, or None when it is not one we read."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith(b"BM"):
+        return "bmp"
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    index = 2
+    while index + 9 < len(data):
+        if data[index] != 0xFF:
+            index += 1
+            continue
+        marker = data[index + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            index += 1 if marker == 0xFF else 2
+            continue
+        length = struct.unpack(">H", data[index + 2 : index + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", data[index + 5 : index + 9])
+            return width, height
+        index += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and len(data) >= 30:
+        return struct.unpack("<H", data[26:28])[0] & 0x3FFF, struct.unpack("<H", data[28:30])[0] & 0x3FFF
+    return None
+
+
+def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:
+    """(width, height) as the header declares it, before any pixel is decoded."""
+    try:
+        if kind == "png" and len(data) >= 24:
+            return struct.unpack(">II", data[16:24])
+        if kind == "bmp" and len(data) >= 26:
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if kind == "jpeg":
+            return _jpeg_size(data)
+        if kind == "webp":
+            return _webp_size(data)
+    except struct.error:
+        return None
+    return None
+
+
+def decode_image(data: bytes, name: str = "<upload>", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Bytes of a JPEG, PNG, WebP or BMP to an 8-bit BGR array (gray, alpha and 16-bit converted)."""
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    kind = sniff_format(data)
+    if kind is None:
+        raise ImageError(f"{name}: not an image (expected JPEG, PNG, WebP or BMP content)")
+    size = declared_size(data, kind)
+    if size is None:
+        raise ImageError(f"{name}: truncated or corrupt {kind.upper()} header")
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: declares {width}x{height} pixels, more than the limit of {max_pixels:,}")
+    # IMREAD_COLOR applies EXIF orientation and turns gray, alpha and 16-bit images into 8-bit BGR.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ImageError(f"{name}: truncated or corrupt {kind.upper()} data")
+    if kind == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
+    return image
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ImageError(f"{path}: larger than {MAX_BYTES // 2**20} MiB")
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read ({error.strerror or error})") from None
+    return decode_image(data, str(path), max_pixels)
+
+
+def to_bgr(image, channel_order: str = "bgr") -> np.ndarray:
+    """An 8-bit BGR array from a numpy array (gray, BGR/RGB, BGRA/RGBA, any integer or float range) or a PIL image."""
+    if hasattr(image, "mode") and hasattr(image, "convert"):  # PIL, without importing it
+        image, channel_order = np.asarray(image.convert("RGB")), "rgb"
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or min(array.shape[:2]) == 0:
+        raise ImageError(f"image array of shape {array.shape}: expected H x W, H x W x 3 or H x W x 4")
+    array = _to_uint8(array)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if channel_order not in ("bgr", "rgb"):
+        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+    if array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR if channel_order == "bgr" else cv2.COLOR_RGBA2BGR)
+    return np.ascontiguousarray(array[..., ::-1]) if channel_order == "rgb" else array
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return (array >> 8).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        scale = 255.0 if float(np.nanmax(array)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(array) * scale, 0, 255).astype(np.uint8)
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def list_images(paths) -> tuple[list[Path], list[str]]:
+    """Files named on the command line plus image files found recursively in folders; and what was not found."""
+    found, missing = [], []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            found.extend(sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif entry.is_file():
+            found.append(entry)
+        else:
+            missing.append(f"{entry}: no such file or folder")
+    return found, missing

@@ -1,0 +1,95 @@
+"""Classifiers of 48x48 uint8 faces: torch (needs the `train` extra) or onnxruntime (the core install)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from resdropnet.weights import DEFAULT_ONNX, WeightsError, resolve_weights
+
+BACKENDS = ("auto", "torch", "onnx")
+TTA_MODES = ("none", "flip")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def to_model_input(faces: np.ndarray) -> np.ndarray:
+    """uint8 N x 48 x 48 to float32 N x 1 x 48 x 48 in [0, 1], the models' input."""
+    return (np.asarray(faces, np.float32) / 255.0)[:, None]
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, path: str | Path, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise WeightsError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = Path(path)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch})[0]
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, weights: str | Path, threads: int = 0):
+        import torch
+
+        from resdropnet.weights import load_model
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = load_model(weights)
+        self.path = resolve_weights(weights)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(batch)).float().numpy()
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def onnx_path_for(weights: str | Path) -> Path:
+    """The ONNX file that goes with weights: the package's own for 'default', a sibling .onnx otherwise."""
+    if str(weights) == "default":
+        path = DEFAULT_ONNX
+    else:
+        path = Path(weights)
+        path = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no ONNX model; make one with `resdropnet export --weights {weights} --out {path}`")
+    return path
+
+
+def create_backend(weights: str | Path = "default", backend: str = "auto", threads: int = 0):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if str(weights).endswith(".onnx") and backend == "torch":
+        raise WeightsError(f"{weights}: an ONNX file runs on backend='onnx' only")
+    if backend == "auto":
+        backend = "onnx" if onnxruntime_available() and (str(weights) == "default" or str(weights).endswith(".onnx")) else "torch"
+    if backend == "onnx":
+        return OnnxBackend(onnx_path_for(weights), threads)
+    try:
+        return TorchBackend(weights, threads)
+    except ImportError:
+        raise WeightsError("the torch backend needs the train extra: pip install 'resdropnet[train]'") from None
