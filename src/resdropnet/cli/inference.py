@@ -14,7 +14,7 @@ IMAGE_BATCH = 16
 def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--weights", default="default", help="'default' (shipped), a .safetensors or an .onnx file")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
-    parser.add_argument("--detector", default="haar", help="haar, haar-alt2, yunet:PATH.onnx, or none")
+    parser.add_argument("--detector", default="haar", help="haar (default), haar-full, haar-alt2, yunet:PATH.onnx, or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
     parser.add_argument("--tta", default="none", choices=["none", "flip"])
 
