@@ -1,5 +1,6 @@
 """Exports weights to ONNX with a dynamic batch, and checks onnxruntime against torch."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,11 @@ def export_onnx(weights="default", out: str | Path = "model.onnx", check: bool =
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.name}.partial")
     example = torch.rand(2, 1, 48, 48)
-    torch.onnx.export(model, (example,), str(staging), input_names=["faces"], output_names=["logits"],
-                      dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET,
-                      dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter needs no onnxscript; torch warns it is legacy
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, (example,), str(staging), input_names=["faces"], output_names=["logits"],
+                          dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET,
+                          dynamo=False)
     staging.replace(out)
     return {"path": str(out), "max_abs_difference": max_difference(model, out) if check else None}
 

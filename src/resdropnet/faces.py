@@ -41,7 +41,7 @@ class DetectorError(ResDropNetError, ValueError):
 
 class HaarDetector:
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_size: int = 24,
-                 scale_factor: float = 1.1, min_neighbors: int = 3, max_side: int = 320):
+                 scale_factor: float = 1.1, min_neighbors: int = 3, max_side: int = 320, min_score: float = 2.0):
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no Haar cascades (5.x wheels dropped them); "
                                 "install opencv-python-headless<5")
@@ -50,6 +50,8 @@ class HaarDetector:
         if self.classifier.empty():
             raise DetectorError(f"{path}: cannot load the Haar cascade")
         self.min_size, self.scale_factor, self.min_neighbors, self.max_side = min_size, scale_factor, min_neighbors, max_side
+        # The last stage's weight: on composed FER2013 photos, 72 of 75 true faces scored over 2, stray boxes less.
+        self.min_score = min_score
 
     def __call__(self, bgr: np.ndarray) -> list[Box]:
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -61,7 +63,8 @@ class HaarDetector:
             cv2.equalizeHist(gray), scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size), outputRejectLevels=True,
         )
-        boxes = [Box(*(int(round(v / shrink)) for v in box), float(s)) for box, s in zip(found, np.ravel(weights))]
+        boxes = [Box(*(int(round(v / shrink)) for v in box), float(s))
+                 for box, s in zip(found, np.ravel(weights)) if s >= self.min_score]
         return sorted(boxes, key=lambda b: (b.x, b.y))
 
 

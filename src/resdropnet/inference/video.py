@@ -127,6 +127,8 @@ def write_frames_csv(results: list[FrameFaces], path) -> None:
         writer = csv.writer(handle)
         writer.writerow(["frame", "timestamp_s", "track", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS])
         for frame in results:
+            if not frame.faces:  # the frame was analysed and held no face: a row says so
+                writer.writerow([frame.frame, f"{frame.timestamp:.3f}", *[""] * (7 + len(EMOTIONS))])
             for track, face in zip(frame.tracks, frame.faces):
                 writer.writerow([frame.frame, f"{frame.timestamp:.3f}", track, *face.box.to_list(), face.emotion,
                                  f"{face.confidence:.4f}", *(f"{face.probabilities[e]:.4f}" for e in EMOTIONS)])

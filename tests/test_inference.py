@@ -1,0 +1,248 @@
+"""The shipped model on real faces: composed photos, every input kind, the CLI, video, ONNX, bad input."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from resdropnet.cli import main
+from resdropnet.evaluation.photos import compose_photo, match_faces
+from resdropnet.faces import Box
+from resdropnet.inference import EmotionRecognizer
+from resdropnet.labels import EMOTIONS
+
+
+@pytest.fixture(scope="session")
+def recognizer():
+    return EmotionRecognizer()
+
+
+@pytest.fixture(scope="session")
+def private_faces(fer_cache):
+    from resdropnet import data
+
+    return data.load(fer_cache).split("test")
+
+
+@pytest.fixture(scope="session")
+def clear_faces(recognizer, private_faces):
+    """PrivateTest faces that the model, shown the 48x48 face itself, gets right with confidence >= 0.7."""
+    images, labels = private_faces[0][:600], private_faces[1][:600]
+    probabilities = recognizer.classify_faces(images)
+    clear = (probabilities.argmax(1) == labels) & (probabilities.max(1) >= 0.7)
+    return images[clear], labels[clear]
+
+
+@pytest.fixture(scope="session")
+def photo_with_faces(clear_faces):
+    images, labels = clear_faces
+    photo, boxes = compose_photo(images[:2], seed=1)
+    return photo, boxes, labels[:2]
+
+
+def test_composed_photos_faces_found_and_clear_emotions_come_back(recognizer, clear_faces, tmp_path):
+    images, labels = clear_faces
+    assert len(images) >= 40, "the shipped model should be confident and right on many PrivateTest faces"
+    found = right = 0
+    for index in range(20):
+        photo, boxes = compose_photo(images[2 * index : 2 * index + 2], seed=index)
+        path = tmp_path / f"photo{index}.jpg"
+        cv2.imwrite(str(path), photo, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        faces = recognizer.predict(path)
+        matches = match_faces(boxes, [f.box.to_list() for f in faces])
+        for label, match in zip(labels[2 * index : 2 * index + 2], matches):
+            if match is not None:
+                found += 1
+                right += faces[match].emotion == EMOTIONS[label]
+    assert found >= 20, f"the detector found only {found} of 40 pasted faces"
+    assert right / found >= 0.7, f"only {right} of {found} found clear faces kept their emotion"
+
+
+def test_every_input_kind_gives_the_same_faces(recognizer, photo_with_faces, tmp_path):
+    from PIL import Image
+
+    photo, _boxes, _labels = photo_with_faces
+    expected = [f.to_dict() for f in recognizer.predict(photo)]
+    assert expected
+    rgb = photo[..., ::-1].copy()
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)
+    cv2.imwrite(str(tmp_path / "rgba.png"), cv2.cvtColor(photo, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(tmp_path / "deep.png"), photo.astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "photo.webp"), photo, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    cv2.imwrite(str(tmp_path / "photo.bmp"), photo)
+    inputs = [tmp_path / "photo.png", tmp_path / "rgba.png", tmp_path / "deep.png", tmp_path / "photo.webp",
+              tmp_path / "photo.bmp", str(tmp_path / "photo.png"), Image.fromarray(rgb)]
+    for image in inputs:
+        assert [f.to_dict() for f in recognizer.predict(image)] == expected, image
+    assert [f.to_dict() for f in recognizer.predict(rgb, channel_order="rgb")] == expected
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+    assert [f.to_dict()["box"] for f in recognizer.predict(gray)] == [f["box"] for f in expected]
+
+
+def test_exif_orientation_is_applied(recognizer, photo_with_faces, tmp_path):
+    from PIL import Image
+
+    photo, _boxes, _labels = photo_with_faces
+    upright = [f.box.to_list() for f in recognizer.predict(photo)]
+    stored = Image.fromarray(np.rot90(photo[..., ::-1]).copy())  # pixels stored turned 90 degrees left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the viewer must turn it 90 degrees right
+    stored.save(tmp_path / "turned.jpg", exif=exif, quality=98)
+    turned = [f.box.to_list() for f in recognizer.predict(tmp_path / "turned.jpg")]
+    assert len(turned) == len(upright)
+    for a, b in zip(sorted(turned), sorted(upright)):
+        assert max(abs(p - q) for p, q in zip(a, b)) <= 8
+
+
+def test_batches_own_boxes_zero_faces_and_no_detect(recognizer, photo_with_faces, clear_faces):
+    photo, boxes, labels = photo_with_faces
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    single = [recognizer.predict(photo), recognizer.predict(blank)]
+    many = recognizer.predict_many([photo, blank])
+    assert [[f.to_dict() for f in faces] for faces in many] == [[f.to_dict() for f in faces] for faces in single]
+    assert many[1] == []
+
+    given = recognizer.predict(photo, boxes=boxes)
+    assert [f.box.to_list() for f in given] == [list(b) for b in boxes]
+    assert [f.emotion for f in given] == [EMOTIONS[label] for label in labels]
+
+    whole = EmotionRecognizer(detector="none")
+    face = clear_faces[0][0]
+    (only,) = whole.predict(face)
+    assert only.box == Box(0, 0, 48, 48)
+    assert only.emotion == EMOTIONS[clear_faces[1][0]]
+    assert sum(only.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_onnx_matches_torch_on_real_faces(private_faces, tmp_path):
+    from resdropnet.export import export_onnx
+
+    result = export_onnx("default", tmp_path / "model.onnx")
+    assert result["max_abs_difference"] < 1e-4
+    faces = private_faces[0][:97]  # an odd batch: the exported batch axis is dynamic
+    on_torch = EmotionRecognizer(backend="torch", detector="none").classify_faces(faces)
+    on_onnx = EmotionRecognizer(tmp_path / "model.onnx", detector="none").classify_faces(faces)
+    assert np.abs(on_torch - on_onnx).max() < 1e-4
+    shipped = EmotionRecognizer(backend="onnx", detector="none").classify_faces(faces)
+    assert np.abs(on_torch - shipped).max() < 1e-4, "the shipped ONNX file must match the shipped safetensors"
+
+
+def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):
+    photo, boxes, labels = photo_with_faces
+    nested = tmp_path / "photos" / "trip" / "day1"
+    nested.mkdir(parents=True)
+    cv2.imwrite(str(nested / "a.jpg"), photo)
+    cv2.imwrite(str(tmp_path / "photos" / "b.png"), photo)
+    assert main(["predict", str(tmp_path / "photos"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    records = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert sorted(r["file"].rsplit("/", 1)[1] for r in records) == ["a.jpg", "b.png"]
+    for record in records:
+        assert len(record["faces"]) >= 1
+        assert set(record["faces"][0]["probabilities"]) == set(EMOTIONS)
+        annotated = cv2.imread(record["annotated"])
+        assert annotated.shape == photo.shape and not np.array_equal(annotated, photo)
+
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "photos" / "b.png"), "--format", "csv", "--quiet"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert rows and rows[0]["emotion"] in EMOTIONS
+    assert sum(float(rows[0][e]) for e in EMOTIONS) == pytest.approx(1.0, abs=1e-4)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height: a decompression bomb's signature."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+
+
+def test_bad_files_get_their_own_errors_and_the_rest_is_processed(photo_with_faces, tmp_path, capsys):
+    photo, _boxes, _labels = photo_with_faces
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.jpg"), photo)
+    jpeg = (folder / "good.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "notes.jpg").write_text("these are not pixels\n")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "bomb.png").write_bytes(png_declaring(30000, 30000))
+    code = main(["predict", str(folder), str(tmp_path / "missing.png"), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "truncated.jpg: truncated" in err
+    assert "notes.jpg: not an image" in err
+    assert "empty.png: empty file" in err
+    assert "bomb.png: declares 30000x30000 pixels" in err
+    assert "missing.png: no such file" in err
+    records = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert [r["file"].rsplit("/", 1)[1] for r in records] == ["good.jpg"]
+    assert records[0]["faces"]
+
+
+def write_video(path, frames, fps: float = 10.0) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frames[0].shape[1], frames[0].shape[0]))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def test_video_frames_csv_summary_plot_and_annotated_video(photo_with_faces, tmp_path, capsys):
+    photo, _boxes, _labels = photo_with_faces
+    frames = [np.roll(photo, 3 * i, axis=1) for i in range(24)]  # faces drift right
+    write_video(tmp_path / "clip.mp4", frames)
+    args = ["video", str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "annotated.mp4"), "--csv",
+            str(tmp_path / "frames.csv"), "--plot", str(tmp_path / "timeline.png"), "--summary", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["frames_read"] == 24 and summary["frames_analysed"] == 24
+    assert summary["dominant_emotion"] in EMOTIONS
+    assert len(summary["tracks"]) >= 1
+    rows = list(csv.DictReader(open(tmp_path / "frames.csv")))
+    assert sorted({int(r["frame"]) for r in rows}) == list(range(24))
+    assert summary["frames_with_faces"] >= 20
+    assert float(rows[-1]["timestamp_s"]) == pytest.approx(2.3, abs=0.01)
+    capture = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
+    assert cv2.imread(str(tmp_path / "timeline.png")) is not None
+
+    assert main(["video", str(tmp_path / "clip.mp4"), "--every", "5", "--summary", str(tmp_path / "e.json")]) == 0
+    assert json.loads((tmp_path / "e.json").read_text())["frames_analysed"] == 5
+
+
+def test_unreadable_video_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    assert main(["video", str(tmp_path / "broken.mp4")]) == 1
+    assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_demo_finds_the_astronaut(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo.png")]) == 0
+    out = capsys.readouterr().out
+    assert "1 face(s)" in out and any(e in out for e in EMOTIONS)
+    assert cv2.imread(str(tmp_path / "demo.png")).shape == (512, 512, 3)
+
+
+def test_core_path_runs_without_torch(photo_with_faces, tmp_path):
+    """pip install resdropnet without extras: onnxruntime only. Importing torch here would fail."""
+    photo, _boxes, _labels = photo_with_faces
+    cv2.imwrite(str(tmp_path / "photo.jpg"), photo)
+    script = (
+        "import sys\n"
+        "for name in ('torch', 'lightning', 'torchmetrics', 'kornia'): sys.modules[name] = None\n"
+        "from resdropnet.cli import main\n"
+        f"code = main(['predict', {str(tmp_path / 'photo.jpg')!r}, '--quiet'])\n"
+        "assert sys.modules['torch'] is None\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["faces"]
