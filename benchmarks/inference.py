@@ -1,0 +1,156 @@
+"""Inference speed of the shipped model, face detectors compared, and the core install's cold start.
+
+    python benchmarks/inference.py            # writes benchmarks/results/inference.json
+
+Classifier: faces/s at batch 1 and 64, torch vs onnxruntime, 1 and 2 threads.
+End to end: median and p95 latency of EmotionRecognizer.predict on a 640x480 photo with one face
+(detection, crop, classification; the photo already decoded), per detector.
+Detectors: recall and stray boxes on photos composed from PrivateTest faces (FER2013 needed).
+Cold start: a fresh interpreter with torch blocked imports, loads and predicts one photo file.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import FER_ZIP, write_result  # noqa: E402
+
+from resdropnet.evaluation.photos import compose_photo, match_faces  # noqa: E402
+from resdropnet.faces import create_detector  # noqa: E402
+from resdropnet.inference import EmotionRecognizer  # noqa: E402
+
+DETECTORS = ("haar", "haar-full", "haar-alt2")
+
+
+def test_faces(count: int) -> np.ndarray:
+    if FER_ZIP.is_file():
+        from resdropnet import data
+
+        return data.load(FER_ZIP).split("test")[0][:count]
+    from skimage import data as samples  # the astronaut's face, when FER2013 is absent
+
+    gray = cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2GRAY)[60:170, 170:280]
+    return np.stack([cv2.resize(gray, (48, 48), interpolation=cv2.INTER_AREA)] * count)
+
+
+def timed_rate(step, items_per_call: int, min_seconds: float = 2.0) -> float:
+    step()
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < min_seconds:
+        step()
+        calls += 1
+    return calls * items_per_call / (time.perf_counter() - started)
+
+
+def classifier_rows(faces: np.ndarray) -> list[dict]:
+    rows = []
+    for backend in ("onnx", "torch"):
+        for threads in (1, 2):
+            recognizer = EmotionRecognizer(backend=backend, detector="none", threads=threads, batch_size=64)
+            for batch in (1, 64):
+                crops = faces[:batch]
+                rate = timed_rate(lambda: recognizer.classify_faces(crops), batch)
+                rows.append({"backend": backend, "threads": threads, "batch": batch, "faces_per_s": rate})
+                print(f"classifier {backend} threads={threads} batch={batch}: {rate:,.0f} faces/s")
+    return rows
+
+
+def end_to_end_rows(photo: np.ndarray, runs: int) -> list[dict]:
+    rows = []
+    for detector in DETECTORS:
+        recognizer = EmotionRecognizer(detector=detector, threads=2)
+        recognizer.predict(photo)
+        latencies = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            recognizer.predict(photo)
+            latencies.append((time.perf_counter() - started) * 1000)
+        latencies.sort()
+        row = {"detector": detector, "median_ms": statistics.median(latencies),
+               "p95_ms": latencies[int(0.95 * (len(latencies) - 1))], "runs": runs}
+        rows.append(row)
+        print(f"end to end 640x480, {detector}: median {row['median_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms")
+    return rows
+
+
+def detector_rows(faces: np.ndarray, photos: int) -> list[dict]:
+    rows = []
+    for name in DETECTORS:
+        detector = create_detector(name)
+        found = stray = 0
+        times = []
+        for index in range(photos):
+            photo, boxes = compose_photo(faces[2 * index : 2 * index + 2], seed=index)
+            started = time.perf_counter()
+            detected = detector(photo)
+            times.append((time.perf_counter() - started) * 1000)
+            matches = match_faces(boxes, [b.to_list() for b in detected])
+            hits = sum(m is not None for m in matches)
+            found, stray = found + hits, stray + len(detected) - len(set(m for m in matches if m is not None))
+        row = {"detector": name, "faces": 2 * photos, "recall": found / (2 * photos), "stray_boxes": stray,
+               "median_ms": statistics.median(times)}
+        rows.append(row)
+        print(f"detector {name}: recall {row['recall']:.1%}, {stray} stray boxes, median {row['median_ms']:.1f} ms")
+    return rows
+
+
+# Peak memory from VmHWM: ru_maxrss would carry over the parent's peak across fork and exec.
+COLD_START = """
+import sys, time
+started = time.perf_counter()
+for name in ("torch", "lightning", "torchmetrics", "kornia"):
+    sys.modules[name] = None
+from resdropnet.inference import EmotionRecognizer
+faces = EmotionRecognizer().predict(sys.argv[1])
+assert sys.modules["torch"] is None
+seconds = time.perf_counter() - started
+peak_kb = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(seconds, peak_kb, len(faces))
+"""
+
+
+def cold_start(photo: np.ndarray, runs: int = 5) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "photo.jpg"
+        cv2.imwrite(str(path), photo)
+        walls, inside, rss = [], [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", COLD_START, str(path)], capture_output=True, text=True, check=True)
+            walls.append(time.perf_counter() - started)
+            seconds, max_rss_kb, _faces = out.stdout.split()
+            inside.append(float(seconds))
+            rss.append(int(max_rss_kb) / 1024)
+    result = {"process_wall_s_median": statistics.median(walls), "import_load_predict_s_median": statistics.median(inside),
+              "max_rss_mb_median": statistics.median(rss), "runs": runs}
+    print(f"cold start: {result['process_wall_s_median']:.2f} s whole process, "
+          f"{result['import_load_predict_s_median']:.2f} s import+load+predict, {result['max_rss_mb_median']:.0f} MB peak RSS")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=150, help="composed photos for the detector comparison")
+    parser.add_argument("--runs", type=int, default=200, help="end-to-end predictions per detector")
+    args = parser.parse_args()
+    faces = test_faces(max(64, 2 * args.photos))
+    photo, _boxes = compose_photo(faces[:1], width=640, height=480, face_size=160, seed=7)
+    write_result("inference", {
+        "fer2013": FER_ZIP.is_file(),
+        "classifier": classifier_rows(faces),
+        "end_to_end": end_to_end_rows(photo, args.runs),
+        "detectors": detector_rows(faces, args.photos) if FER_ZIP.is_file() else [],
+        "cold_start": cold_start(photo),
+    })
+
+
+if __name__ == "__main__":
+    main()
