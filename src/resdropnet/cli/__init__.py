@@ -120,6 +120,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import os
+
+    import uvicorn
+
+    from resdropnet.serving.app import Settings
+
+    settings = Settings(weights=args.weights, detector=args.detector, backend=args.backend,
+                        max_upload_bytes=args.max_upload_mb * 2**20, max_batch=args.max_batch, timeout_s=args.timeout)
+    os.environ.update(settings.to_env())  # every worker process builds its app from these
+    uvicorn.run("resdropnet.serving.app:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level)
+    return 0
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML recipe (e.g. configs/fast.yaml); flags override it")
     parser.add_argument("--data", help="FER2013 source: fer2013.csv, image folder, its .zip, or a prepared cache")
@@ -195,6 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
     ship_parser.add_argument("--command", required=True, help="the exact command that trained the run, for the model card")
     ship_parser.set_defaults(handler=cmd_ship)
     add_inference_commands(commands)
+
+    serve = commands.add_parser("serve", help="HTTP API and web page (needs the serve extra)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind; 127.0.0.1 unless you mean to expose it")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes, each with its own copy of the model")
+    serve.add_argument("--weights", default="default")
+    serve.add_argument("--detector", default="haar")
+    serve.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    serve.add_argument("--max-upload-mb", type=int, default=10, help="largest accepted image file")
+    serve.add_argument("--max-batch", type=int, default=16, help="most images in one batch request")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets 504")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from resdropnet.cli import main
+
+sys.exit(main())
