@@ -10,12 +10,13 @@ from resdropnet.cli import main
 from resdropnet.models import create_model
 from resdropnet.weights import save_model
 
-SUBCOMMANDS = [["models"], ["data"], ["data", "prepare"], ["train"], ["evaluate"], ["ablate"]]
+SUBCOMMANDS = [["models"], ["data"], ["data", "prepare"], ["train"], ["evaluate"], ["ablate"], ["predict"], ["video"],
+               ["demo"], ["export"], ["serve"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS)
 def test_every_subcommand_has_help(words):
-    result = subprocess.run([sys.executable, "-m", "resdropnet.cli", *words, "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "resdropnet", *words, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage: resdropnet" in result.stdout
 
 

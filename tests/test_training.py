@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 def small_config(fer_cache, out, **overrides) -> TrainConfig:
     values = dict(data=str(fer_cache), model="resdropnet_t", out=str(out), epochs=2, batch_size=64, subset=1500,
-                  optimizer="adamw", lr=0.002, weight_decay=0.05, precision="32", seed=3, deterministic=True)
+                  optimizer="adamw", lr=0.002, weight_decay=0.05, precision="32", seed=3, deterministic=True,
+                  report_tta="none")
     return TrainConfig(**{**values, **overrides})
 
 
@@ -39,13 +40,17 @@ def assert_same_weights(a: dict, b: dict):
 
 
 def test_short_run_learns_and_beats_chance(fer_cache, tmp_path):
-    report = train(small_config(fer_cache, tmp_path / "run", epochs=4, subset=3000, precision="bf16-mixed"))
+    report = train(small_config(fer_cache, tmp_path / "run", epochs=4, subset=3000, precision="bf16-mixed",
+                                report_tta="none,flip"))
     rows = list(__import__("csv").DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
     losses = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
     assert losses[-1] < losses[0]
     test = report["test"]["none"]
     majority = max(row["support"] for row in test["per_class"].values()) / test["num_images"]
     assert test["accuracy"] > majority + 0.02, (test["accuracy"], majority)
+    benchmark = __import__("json").loads((tmp_path / "run" / "benchmark.json").read_text())
+    assert benchmark["epochs"] == 4 and benchmark["train_wall_seconds"] > 0
+    assert benchmark["private_test_accuracy"]["none"] == test["accuracy"] and "flip" in benchmark["private_test_accuracy"]
     for name in ("report.json", "report.md", "confusion_matrix.png", "training_curves.png", "model.safetensors", "config.yaml"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert (tmp_path / "run" / "tensorboard").is_dir()
@@ -68,8 +73,8 @@ def test_resume_gives_the_same_weights_as_a_straight_run(fer_cache, tmp_path):
 
 
 def cli_train(fer_cache, out, *extra) -> list[str]:
-    return [sys.executable, "-m", "resdropnet.cli", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
-            "--out", str(out), "--epochs", "3", "--batch-size", "64", "--subset", "4000", "--precision", "32",
+    return [sys.executable, "-m", "resdropnet", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
+            "--out", str(out), "--epochs", "3", "--batch-size", "64", "--subset", "4000", "--precision", "32", "--report-tta", "none",
             "--optimizer", "adamw", "--lr", "0.002", "--seed", "5", "--deterministic", *extra]
 
 
@@ -107,8 +112,8 @@ def test_corrupt_checkpoint_is_named_and_kept(fer_cache, tmp_path, capsys):
 
 def test_ddp_with_two_cpu_processes(fer_cache, tmp_path):
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "resdropnet.cli", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
-               "--out", str(out), "--epochs", "1", "--batch-size", "32", "--subset", "512", "--precision", "32", "--optimizer", "adamw", "--lr", "0.002",
+    command = [sys.executable, "-m", "resdropnet", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
+               "--out", str(out), "--epochs", "1", "--batch-size", "32", "--subset", "512", "--precision", "32", "--report-tta", "none", "--optimizer", "adamw", "--lr", "0.002",
                "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--threads", "1"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PL_DISABLE_FORK": "1"})
     assert result.returncode == 0, result.stderr[-3000:]

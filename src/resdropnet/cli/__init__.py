@@ -77,9 +77,8 @@ def cmd_train(args) -> int:
     cfg = train_config_from_args(args)
     report = train(cfg, resume=args.resume)
     if report:
-        test = report["test"]
-        print(f"PrivateTest accuracy: {test['none']['accuracy']:.4f} (flip TTA {test['flip']['accuracy']:.4f}, "
-              f"ten-crop {test['tencrop']['accuracy']:.4f}); report in {Path(cfg.out) / 'report.md'}")
+        accuracies = ", ".join(f"{tta} {m['accuracy']:.4f}" for tta, m in report["test"].items())
+        print(f"PrivateTest accuracy by TTA: {accuracies}; report in {Path(cfg.out) / 'report.md'}")
     return 0
 
 
@@ -162,6 +161,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", type=int, help="use at most this many images per split")
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--deterministic", action="store_const", const=True)
+    parser.add_argument("--report-tta", help="comma-separated TTA modes for the end-of-run report (default all three)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
 
 

@@ -1,6 +1,7 @@
 """Evaluation of weights on a split, and the end-of-run report."""
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -45,8 +46,8 @@ def metrics_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dict:
-    """Exports the best checkpoint's weights and writes report.json, report.md and plots into out."""
+def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_modes=TTA_MODES) -> dict:
+    """Exports the best checkpoint's weights and writes report.json, report.md, benchmark.json and plots into out."""
     from resdropnet.weights import save_model
 
     model, checkpoint = model_from_checkpoint(best_checkpoint)
@@ -54,7 +55,7 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dic
     splits = {}
     for split in ("val", "test"):
         images, labels = datamodule.tensors[split].tensors
-        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in TTA_MODES}
+        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in tta_modes}
     report = {
         "model": config["model"],
         "best_checkpoint": str(best_checkpoint),
@@ -76,7 +77,27 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict) -> dic
     if (out / "logs").is_dir():
         plot_training_curves(out / "logs", out / "training_curves.png")
     (out / "report.md").write_text(report_markdown(report))
+    (out / "benchmark.json").write_text(json.dumps(run_benchmark(report), indent=2) + "\n")
     return report
+
+
+def run_benchmark(report: dict) -> dict:
+    """Time and accuracy of a finished run, with the machine: the record of how fast a recipe gets where."""
+    from resdropnet.system import machine_info
+
+    return {
+        "benchmark": "training_run",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine_info(),
+        "model": report["model"],
+        "config": report["config"],
+        "epochs": report["timing"]["epochs"],
+        "best_epoch": report["best_epoch"] + 1,
+        "train_wall_seconds": report["timing"]["train_wall_seconds"],
+        "precision": report["timing"]["precision"],
+        "public_test_accuracy": {tta: m["accuracy"] for tta, m in report["val"].items()},
+        "private_test_accuracy": {tta: m["accuracy"] for tta, m in report["test"].items()},
+    }
 
 
 def report_markdown(report: dict) -> str:

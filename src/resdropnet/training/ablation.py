@@ -41,7 +41,8 @@ def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: 
             if report_path.exists():
                 report = json.loads(report_path.read_text())
             else:
-                cfg = replace(base, model=model, model_overrides={**base.model_overrides, **overrides}, seed=seed, out=str(run_dir))
+                cfg = replace(base, model=model, model_overrides={**base.model_overrides, **overrides}, seed=seed, out=str(run_dir),
+                              report_tta=tta)
                 report = train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").exists())
             val.append(report["val"][tta]["accuracy"])
             test.append(report["test"][tta]["accuracy"])

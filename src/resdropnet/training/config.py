@@ -36,6 +36,7 @@ class TrainConfig:
     subset: int = 0  # >0: use only this many images per split (tests, quick checks)
     deterministic: bool = False
     threads: int = 0  # torch threads per process; 0 keeps torch's choice
+    report_tta: str = "none,flip,tencrop"  # test-time augmentations the end-of-run report evaluates
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":

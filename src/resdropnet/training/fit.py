@@ -111,4 +111,4 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
 
     clock = next(c for c in trainer.callbacks if isinstance(c, WallClock))
     timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision}
-    return finish_run(out, trainer.checkpoint_callback.best_model_path, datamodule, timing)
+    return finish_run(out, trainer.checkpoint_callback.best_model_path, datamodule, timing, cfg.report_tta.split(","))
