@@ -102,7 +102,8 @@ def decode_image(data: bytes, name: str = "<upload>", max_pixels: int = MAX_PIXE
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise ImageError(f"{name}: truncated or corrupt {kind.upper()} data")
-    if kind == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    # OpenCV decodes a cut JPEG with the missing rows grey; its end-of-image marker must follow the last scan.
+    if kind == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
         raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
     return image
 
