@@ -28,8 +28,14 @@ def annotate(bgr: np.ndarray, faces) -> np.ndarray:
 
 
 def draw_bars(canvas: np.ndarray, face, x: int, y: int, width: int, scale: float) -> None:
-    bar_height = max(6, int(12 * scale))
+    """Seven labelled bars on a dark panel below the box (cut off where the image ends)."""
+    bar_height = max(8, int(14 * scale))
     text_scale = scale * 0.6
+    width = max(width, int(120 * scale))
+    bottom = min(canvas.shape[0], y + len(EMOTIONS) * (bar_height + 2))
+    if bottom > y:
+        panel = canvas[y:bottom, x : x + width]
+        panel[:] = (panel * 0.35).astype(np.uint8)
     for row, emotion in enumerate(EMOTIONS):
         top = y + row * (bar_height + 2)
         if top + bar_height > canvas.shape[0]:
