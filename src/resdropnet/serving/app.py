@@ -108,20 +108,25 @@ def model_metrics() -> dict:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    # Uploads stay in memory: Starlette would spool files over 1 MiB to a temporary file on disk.
-    MultiPartParser.spool_max_size = settings.max_upload_bytes + 1
+    body_limit = settings.max_upload_bytes * settings.max_batch + 64 * 1024
+    # Uploads stay in memory: Starlette would spool files over 1 MiB to a temporary file on disk. No file
+    # can exceed body_limit, which BodySizeLimit enforces before the parser sees the bytes.
+    MultiPartParser.spool_max_size = body_limit + 1
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from resdropnet.inference import EmotionRecognizer
 
+        # One inference at a time per worker: onnxruntime already uses every core for one batch, and
+        # OpenCV's cascade is not documented as safe to share between threads.
+        app.state.inference_slot = anyio.CapacityLimiter(1)
         app.state.recognizer = EmotionRecognizer(settings.weights, detector=settings.detector,
                                                  backend=settings.backend, threads=settings.threads)
         yield
 
     app = FastAPI(title="resdropnet", version=resdropnet.__version__, lifespan=lifespan,
                   description="Facial expression recognition (FER2013's seven emotions) with ResDropNet.")
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes * settings.max_batch + 64 * 1024)
+    app.add_middleware(BodySizeLimit, max_bytes=body_limit)
     app.state.settings = settings
 
     def decode(data: bytes, name: str | None):
@@ -139,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with anyio.fail_after(settings.timeout_s):
                 # abandon_on_cancel: the timeout answers now; the worker thread finishes in the background.
                 return await anyio.to_thread.run_sync(request.app.state.recognizer.predict_many, images,
-                                                      abandon_on_cancel=True)
+                                                      abandon_on_cancel=True, limiter=request.app.state.inference_slot)
         except TimeoutError:
             raise HTTPException(504, f"inference took longer than {settings.timeout_s:g} s") from None
 
