@@ -49,7 +49,6 @@ def cmd_predict(args) -> int:
 
 def predict_chunk(recognizer, paths, errors: list[str], out: Path | None) -> list[dict]:
     """Reads and detects per image (a bad file is an error, the rest go on); classifies all faces at once."""
-    from resdropnet.faces import crop_faces
     from resdropnet.images import read_image
 
     loaded, boxes, crops = [], [], []
@@ -59,10 +58,10 @@ def predict_chunk(recognizer, paths, errors: list[str], out: Path | None) -> lis
         except ResDropNetError as error:
             errors.append(str(error))
             continue
-        found = recognizer.detector(bgr)
+        found, face_crops = recognizer.detect_and_crop(bgr)
         loaded.append((path, bgr))
         boxes.append(found)
-        crops.append(crop_faces(bgr, found, recognizer.margin))
+        crops.append(face_crops)
     records = []
     for (path, bgr), faces in zip(loaded, recognizer.faces_from_crops(boxes, crops)):
         record = {"file": str(path), "width": bgr.shape[1], "height": bgr.shape[0], "faces": [f.to_dict() for f in faces]}

@@ -75,11 +75,16 @@ class EmotionRecognizer:
         """One list of faces per image; all faces of all images are classified in shared batches."""
         per_image_boxes, crops = [], []
         for index, image in enumerate(images):
-            bgr = load_bgr(image, channel_order)
-            found = self.detector(bgr) if boxes is None else [as_box(b) for b in boxes[index]]
+            found, face_crops = self.detect_and_crop(load_bgr(image, channel_order),
+                                                     None if boxes is None else [as_box(b) for b in boxes[index]])
             per_image_boxes.append(found)
-            crops.append(crop_faces(bgr, found, self.margin))
+            crops.append(face_crops)
         return self.faces_from_crops(per_image_boxes, crops)
+
+    def detect_and_crop(self, bgr: np.ndarray, boxes: list[Box] | None = None) -> tuple[list[Box], np.ndarray]:
+        """The faces' boxes (detected unless given) and their 48x48 crops, ready for faces_from_crops."""
+        found = self.detector(bgr) if boxes is None else boxes
+        return found, crop_faces(bgr, found, self.margin)
 
     def faces_from_crops(self, per_image_boxes: list[list[Box]], crops: list[np.ndarray]) -> list[list[Face]]:
         all_crops = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)

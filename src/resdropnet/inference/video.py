@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from resdropnet.errors import ResDropNetError
-from resdropnet.faces import crop_faces
+from resdropnet.evaluation.photos import box_iou
 from resdropnet.inference.annotate import annotate
 from resdropnet.labels import EMOTIONS
 
@@ -28,15 +28,6 @@ class FrameFaces:
     tracks: list[int] = field(default_factory=list)
 
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a.to_list()
-    bx, by, bw, bh = b.to_list()
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - w * h
-    return w * h / union if union else 0.0
-
-
 class Tracker:
     """Greedy IoU matching against each track's last box: enough to follow faces that move smoothly."""
 
@@ -47,8 +38,8 @@ class Tracker:
     def assign(self, faces) -> list[int]:
         free, ids = dict(self.last_boxes), []
         for face in faces:
-            best = max(free, key=lambda t: iou(free[t], face.box), default=None)
-            if best is None or iou(free[best], face.box) < self.min_iou:
+            best = max(free, key=lambda t: box_iou(free[t].to_list(), face.box.to_list()), default=None)
+            if best is None or box_iou(free[best].to_list(), face.box.to_list()) < self.min_iou:
                 best = len(self.last_boxes)
             free.pop(best, None)
             self.last_boxes[best] = face.box
@@ -109,8 +100,7 @@ def open_writer(path, fps: float, shape) -> cv2.VideoWriter:
 def flush(recognizer, pending, every, fps, tracker, results, writer, shown):
     """Classifies the faces of the pending frames in one batch, then draws and writes them in order."""
     chosen = [(i, frame) for i, frame in pending if i % every == 0]
-    boxes = [recognizer.detector(frame) for _i, frame in chosen]
-    crops = [crop_faces(frame, found, recognizer.margin) for (_i, frame), found in zip(chosen, boxes)]
+    boxes, crops = zip(*(recognizer.detect_and_crop(frame) for _i, frame in chosen)) if chosen else ((), ())
     faces_by_frame = dict(zip((i for i, _f in chosen), recognizer.faces_from_crops(boxes, crops)))
     for i, frame in pending:
         if i in faces_by_frame:
