@@ -1,13 +1,15 @@
-"""Ships a finished run as the package's default model: weights, report, confusion matrix and model card."""
+"""Ships a finished run as one of the package's models: weights, ONNX (fp32 and int8), report, plots and model card."""
 
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from resdropnet.evaluation.report import report_markdown
-from resdropnet.export import export_onnx
+from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 from resdropnet.system import machine_description
-from resdropnet.weights import DEFAULT_ONNX, DEFAULT_WEIGHTS, PACKAGE_WEIGHTS
+from resdropnet.weights import shipped_folder
 
 LIMITS = """\
 - FER2013 faces were found by Google image search and labelled once each; roughly one label in
@@ -22,10 +24,11 @@ LIMITS = """\
   Do not use it to make decisions about people."""
 
 
-def model_card(report: dict, command: str, machine: str) -> str:
+def model_card(report: dict, command: str, machine: str, name: str = "default") -> str:
     cfg, timing = report["config"], report["timing"]
+    int8 = report.get("onnx_int8", {})
     return "\n".join([
-        f"# Model card: {report['model']} (resdropnet default weights)",
+        f"# Model card: {report['model']} (resdropnet's shipped {name!r} weights)",
         "",
         "## Data",
         "FER2013 only (35,887 48x48 grayscale faces, 7 emotions). Trained on Training (28,709), every choice",
@@ -44,12 +47,15 @@ def model_card(report: dict, command: str, machine: str) -> str:
         "## Metrics",
         report_markdown(report).split("\n", 2)[2],
         "## Calibration",
-        f"Expected calibration error (15 bins) on PrivateTest: {report['test']['none']['ece']:.4f} without TTA, "
-        f"{report['test']['tencrop']['ece']:.4f} with ten-crop.",
+        "Expected calibration error (15 bins) on PrivateTest: "
+        + ", ".join(f"{m['ece']:.4f} with TTA {tta}" for tta, m in report["test"].items()) + ".",
         "",
         "## Files",
-        "`resdropnet_default.safetensors` (weights, config in its metadata) and `resdropnet_default.onnx` (the same",
-        f"network for onnxruntime; largest logit difference from torch on 64 random faces: {report.get('onnx_max_abs_difference', float('nan')):.1e}).",
+        "`model.safetensors` (weights, config in its metadata); `model.onnx`, the same network for onnxruntime",
+        f"(largest logit difference from torch on 64 random faces: {report.get('onnx_max_abs_difference', float('nan')):.1e});",
+        "`model.int8.onnx`, int8-quantised (static, per-channel, calibrated on 1,024 Training faces; "
+        f"`backend=\"onnx-int8\"`): PublicTest {int8.get('val_accuracy', float('nan')):.2%}, "
+        f"PrivateTest {int8.get('test_accuracy', float('nan')):.2%} without TTA.",
         "",
         "## Known limits and biases",
         LIMITS,
@@ -57,18 +63,36 @@ def model_card(report: dict, command: str, machine: str) -> str:
     ])
 
 
-def ship(run_dir: str | Path, command: str) -> Path:
-    """Copies run_dir's weights (and an ONNX export of them) and report into the package; writes MODEL_CARD.md."""
-    run_dir = Path(run_dir)
+def onnx_accuracy(onnx_path: Path, source: str) -> dict:
+    """Accuracy (no TTA) of an ONNX model on PublicTest and PrivateTest."""
+    from resdropnet import data
+    from resdropnet.inference.backends import OnnxBackend, to_model_input
+
+    backend, arrays = OnnxBackend(onnx_path), data.load(source)
+    accuracy = {}
+    for split in ("val", "test"):
+        images, labels = arrays.split(split)
+        predicted = np.concatenate([backend.logits(to_model_input(images[i : i + 512])).argmax(1)
+                                    for i in range(0, len(images), 512)])
+        accuracy[f"{split}_accuracy"] = float((predicted == labels).mean())
+    return accuracy
+
+
+def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
+    """Copies run_dir's weights, their ONNX exports (fp32, int8) and report into the package's folder for name."""
+    run_dir, folder = Path(run_dir), shipped_folder(name)
     report = json.loads((run_dir / "report.json").read_text())
-    PACKAGE_WEIGHTS.mkdir(exist_ok=True)
-    shutil.copyfile(run_dir / "model.safetensors", DEFAULT_WEIGHTS)
-    export = export_onnx(DEFAULT_WEIGHTS, DEFAULT_ONNX)
-    shutil.copyfile(run_dir / "confusion_matrix.png", PACKAGE_WEIGHTS / "confusion_matrix.png")
-    if (run_dir / "training_curves.png").exists():
-        shutil.copyfile(run_dir / "training_curves.png", PACKAGE_WEIGHTS / "training_curves.png")
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "model.safetensors"
+    shutil.copyfile(run_dir / "model.safetensors", weights)
+    export = export_onnx(weights, folder / "model.onnx")
+    source = report["config"]["data"]
+    int8 = quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(source))
+    for plot in ("confusion_matrix.png", "training_curves.png"):
+        if (run_dir / plot).exists():
+            shutil.copyfile(run_dir / plot, folder / plot)
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
-              "onnx_max_abs_difference": export["max_abs_difference"]}
-    (PACKAGE_WEIGHTS / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (PACKAGE_WEIGHTS / "MODEL_CARD.md").write_text(model_card(report, command, machine_description()))
-    return DEFAULT_WEIGHTS
+              "onnx_max_abs_difference": export["max_abs_difference"], "onnx_int8": onnx_accuracy(int8, source)}
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / "MODEL_CARD.md").write_text(model_card(report, command, machine_description(), name))
+    return weights

@@ -6,8 +6,20 @@ from pathlib import Path
 from resdropnet.errors import ResDropNetError
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = PACKAGE_WEIGHTS / "resdropnet_default.safetensors"
-DEFAULT_ONNX = DEFAULT_WEIGHTS.with_suffix(".onnx")
+# Models shipped inside the package, each in its own folder: model.safetensors, model.onnx (fp32),
+# model.int8.onnx (onnxruntime int8), report.json, MODEL_CARD.md and plots.
+SHIPPED_MODELS = ("default", "fast")
+
+
+def shipped_folder(name: str) -> Path:
+    return PACKAGE_WEIGHTS / name
+
+
+def is_shipped_name(weights) -> bool:
+    return str(weights) in SHIPPED_MODELS
+
+
+DEFAULT_WEIGHTS = shipped_folder("default") / "model.safetensors"
 
 
 class WeightsError(ResDropNetError, ValueError):
@@ -15,10 +27,12 @@ class WeightsError(ResDropNetError, ValueError):
 
 
 def resolve_weights(weights: str | Path) -> Path:
-    if str(weights) == "default":
-        if not DEFAULT_WEIGHTS.is_file():
-            raise WeightsError(f"{DEFAULT_WEIGHTS}: the package ships no default weights yet")
-        return DEFAULT_WEIGHTS
+    """A shipped model's name ('default', 'fast') or a path, to an existing .safetensors file."""
+    if is_shipped_name(weights):
+        path = shipped_folder(str(weights)) / "model.safetensors"
+        if not path.is_file():
+            raise WeightsError(f"{path}: the package ships no {weights!r} weights yet")
+        return path
     path = Path(weights)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
@@ -54,7 +68,7 @@ def read_metadata(weights: str | Path) -> dict:
 
 
 def load_model(weights: str | Path = "default"):
-    """A ResDropNet in eval mode from a safetensors file, or the package's default weights."""
+    """A ResDropNet in eval mode from a safetensors file or a shipped model's name."""
     from safetensors.torch import load_file
 
     from resdropnet.models import ResDropNet, ResDropNetConfig

@@ -4,10 +4,12 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from resdropnet.cli.inference import add_inference_commands
+from resdropnet.inference.backends import BACKENDS
+from resdropnet.weights import SHIPPED_MODELS
 from resdropnet.errors import ResDropNetError
 
 
@@ -62,13 +64,10 @@ def train_config_from_args(args):
     from resdropnet.training.config import TrainConfig
 
     cfg = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
-    for f in fields(cfg):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            setattr(cfg, f.name, value)
+    flags = {f.name: getattr(args, f.name) for f in fields(cfg) if getattr(args, f.name, None) is not None}
     if args.model_overrides:
-        cfg.model_overrides = {**cfg.model_overrides, **json.loads(args.model_overrides)}
-    return cfg
+        flags["model_overrides"] = {**cfg.model_overrides, **json.loads(args.model_overrides)}
+    return replace(cfg, **flags)  # replace() validates the combination again
 
 
 def cmd_train(args) -> int:
@@ -96,7 +95,7 @@ def cmd_ablate(args) -> int:
 def cmd_ship(args) -> int:
     from resdropnet.model_card import ship
 
-    print(f"shipped {ship(args.run_dir, args.command)}")
+    print(f"shipped {ship(args.run_dir, args.command, args.name)}")
     return 0
 
 
@@ -162,6 +161,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--deterministic", action="store_const", const=True)
     parser.add_argument("--report-tta", help="comma-separated TTA modes for the end-of-run report (default all three)")
+    parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or 'default')")
+    parser.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
+    parser.add_argument("--distill-temperature", type=float, help="softening temperature (default 2)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
 
 
@@ -199,14 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion matrix, ECE")
     evaluate.add_argument("--data", required=True, help="FER2013 source")
-    evaluate.add_argument("--weights", default="default", help="safetensors file, or 'default' for the shipped model")
+    evaluate.add_argument("--weights", default="default", help="a safetensors file, or a shipped model: 'default' or 'fast'")
     evaluate.add_argument("--split", default="private", choices=["private", "public", "train"])
     evaluate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
     evaluate.set_defaults(handler=cmd_evaluate)
-    ship_parser = commands.add_parser("ship", help="(maintainers) make a finished run the package's default weights")
+    ship_parser = commands.add_parser("ship", help="(maintainers) make a finished run one of the package's shipped models")
     ship_parser.add_argument("run_dir")
+    ship_parser.add_argument("--name", default="default", choices=SHIPPED_MODELS, help="which shipped model it becomes")
     ship_parser.add_argument("--command", required=True, help="the exact command that trained the run, for the model card")
     ship_parser.set_defaults(handler=cmd_ship)
     add_inference_commands(commands)
@@ -217,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="processes, each with its own copy of the model")
     serve.add_argument("--weights", default="default")
     serve.add_argument("--detector", default="haar")
-    serve.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    serve.add_argument("--backend", default="auto", choices=BACKENDS)
     serve.add_argument("--max-upload-mb", type=int, default=10, help="largest accepted image file")
     serve.add_argument("--max-batch", type=int, default=16, help="most images in one batch request")
     serve.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets 504")

@@ -6,14 +6,15 @@ import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
+from resdropnet.inference.backends import BACKENDS
 from resdropnet.labels import EMOTIONS
 
 IMAGE_BATCH = 16
 
 
 def add_recognizer_arguments(parser) -> None:
-    parser.add_argument("--weights", default="default", help="'default' (shipped), a .safetensors or an .onnx file")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    parser.add_argument("--weights", default="default", help="a shipped model ('default': most accurate, 'fast': distilled), a .safetensors or an .onnx file")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--detector", default="haar", help="haar (default), haar-full, haar-alt2, yunet:PATH.onnx, or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
     parser.add_argument("--tta", default="none", choices=["none", "flip"])
@@ -148,11 +149,15 @@ def cmd_demo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from resdropnet.export import export_onnx
+    from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 
     result = export_onnx(args.weights, args.out)
     print(f"wrote {result['path']} (dynamic batch; max |onnxruntime - torch| on 64 random faces: "
           f"{result['max_abs_difference']:.2e})")
+    if args.int8:
+        out = Path(args.out).with_suffix(".int8.onnx")
+        quantize_int8(args.out, out, calibration_faces(args.data))
+        print(f"wrote {out} (int8, calibrated on 1,024 FER2013 Training faces from {args.data})")
     return 0
 
 
@@ -180,11 +185,13 @@ def add_inference_commands(commands) -> None:
     demo = commands.add_parser("demo", help="the shipped model on a public-domain photo (needs the demo extra)")
     demo.add_argument("--out", default="resdropnet_demo.png", help="annotated image to write")
     demo.add_argument("--weights", default="default")
-    demo.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
+    demo.add_argument("--backend", default="auto", choices=BACKENDS)
     demo.set_defaults(handler=cmd_demo)
 
     export = commands.add_parser("export", help="export weights to ONNX (needs the train extra)")
     export.add_argument("--format", default="onnx", choices=["onnx"])
     export.add_argument("--weights", default="default")
     export.add_argument("--out", default="model.onnx")
+    export.add_argument("--int8", action="store_true", help="also write OUT's .int8.onnx: static int8, calibrated on FER2013")
+    export.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 source for --int8 calibration")
     export.set_defaults(handler=cmd_export)

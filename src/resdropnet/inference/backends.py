@@ -4,9 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from resdropnet.weights import DEFAULT_ONNX, WeightsError, resolve_weights
+from resdropnet.weights import WeightsError, is_shipped_name, resolve_weights, shipped_folder
 
-BACKENDS = ("auto", "torch", "onnx")
+# onnx-int8: the int8-quantised ONNX model (static, per channel), several times faster on CPUs with VNNI.
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 TTA_MODES = ("none", "flip")
 
 
@@ -21,8 +22,6 @@ def to_model_input(faces: np.ndarray) -> np.ndarray:
 
 
 class OnnxBackend:
-    name = "onnx"
-
     def __init__(self, path: str | Path, threads: int = 0):
         import onnxruntime as ort
 
@@ -36,6 +35,7 @@ class OnnxBackend:
             raise WeightsError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.path = Path(path)
+        self.name = "onnx-int8" if self.path.name.endswith(".int8.onnx") else "onnx"
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
@@ -68,15 +68,18 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def onnx_path_for(weights: str | Path) -> Path:
-    """The ONNX file that goes with weights: the package's own for 'default', a sibling .onnx otherwise."""
-    if str(weights) == "default":
-        path = DEFAULT_ONNX
-    else:
+def onnx_path_for(weights: str | Path, int8: bool = False) -> Path:
+    """The ONNX file that goes with weights: in a shipped model's folder, or beside a .safetensors file."""
+    suffix = ".int8.onnx" if int8 else ".onnx"
+    if is_shipped_name(weights):
+        path = shipped_folder(str(weights)) / f"model{suffix}"
+    elif str(weights).endswith(".onnx"):
         path = Path(weights)
-        path = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+    else:
+        path = Path(weights).with_suffix(suffix)
     if not path.is_file():
-        raise WeightsError(f"{path}: no ONNX model; make one with `resdropnet export --weights {weights} --out {path}`")
+        how = " --int8" if int8 else ""
+        raise WeightsError(f"{path}: no ONNX model; make one with `resdropnet export --weights {weights}{how} --out {path}`")
     return path
 
 
@@ -86,9 +89,9 @@ def create_backend(weights: str | Path = "default", backend: str = "auto", threa
     if str(weights).endswith(".onnx") and backend == "torch":
         raise WeightsError(f"{weights}: an ONNX file runs on backend='onnx' only")
     if backend == "auto":
-        backend = "onnx" if onnxruntime_available() and (str(weights) == "default" or str(weights).endswith(".onnx")) else "torch"
-    if backend == "onnx":
-        return OnnxBackend(onnx_path_for(weights), threads)
+        backend = "onnx" if onnxruntime_available() and (is_shipped_name(weights) or str(weights).endswith(".onnx")) else "torch"
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxBackend(onnx_path_for(weights, int8=backend == "onnx-int8"), threads)
     try:
         return TorchBackend(weights, threads)
     except ImportError:

@@ -33,9 +33,11 @@ class Face:
 class EmotionRecognizer:
     """Finds faces and classifies their expression into the seven FER2013 emotions.
 
-    weights: "default" (shipped with the package), a .safetensors file, or an .onnx file.
+    weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file,
+        or an .onnx file.
     detector: "haar" (default), "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
-    backend: "auto" (onnxruntime for ONNX models, torch otherwise), "torch" or "onnx".
+    backend: "auto" (onnxruntime for shipped and ONNX models, torch otherwise), "torch", "onnx", or "onnx-int8"
+        (the int8-quantised ONNX model beside the weights: fastest, accuracy in the model card).
     """
 
     def __init__(self, weights="default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",

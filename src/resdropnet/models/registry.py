@@ -22,6 +22,11 @@ register(
     "tiny: for tests and quick checks",
 )
 register(
+    "resdropnet_xs",
+    ResDropNetConfig(widths=(24, 48, 96, 192), blocks=(1, 1, 1, 1), drop_rate=0.1),
+    "extra small: the distilled model for fast inference",
+)
+register(
     "resdropnet_s",
     ResDropNetConfig(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
     "small, CPU-friendly: the fast recipe's model",

@@ -21,6 +21,7 @@ import resdropnet
 from resdropnet.images import ImageError, decode_image, sniff_format
 from resdropnet.labels import EMOTIONS
 from resdropnet.serving.limits import BodySizeLimit
+from resdropnet.weights import is_shipped_name, shipped_folder
 
 STATIC = Path(__file__).parent / "static"
 
@@ -96,10 +97,11 @@ ERRORS = {400: {"model": Problem, "description": "malformed multipart body"},
           504: {"model": Problem, "description": "inference took longer than the request timeout"}}
 
 
-def model_metrics() -> dict:
-    report = Path(resdropnet.__file__).parent / "weights" / "report.json"
-    if not report.is_file():
+def model_metrics(weights: str) -> dict:
+    """The measured metrics of a shipped model (from its report.json); empty for other weights."""
+    if not is_shipped_name(weights) or not (shipped_folder(weights) / "report.json").is_file():
         return {}
+    report = shipped_folder(weights) / "report.json"
     data = json.loads(report.read_text())
     return {"model": data.get("model"),
             "private_test_accuracy": {tta: r["accuracy"] for tta, r in data.get("test", {}).items()},
@@ -179,8 +181,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/v1/model", response_model=ModelOut, summary="The served model: name, version, labels, measured metrics")
     async def model_info(request: Request):
         recognizer = request.app.state.recognizer
-        return {"name": recognizer.backend.path.stem, "version": resdropnet.__version__, "labels": list(EMOTIONS),
-                "backend": recognizer.backend.name, "detector": recognizer.detector_name, "metrics": model_metrics()}
+        weights = request.app.state.settings.weights
+        name = weights if is_shipped_name(weights) else recognizer.backend.path.stem
+        return {"name": name, "version": resdropnet.__version__, "labels": list(EMOTIONS),
+                "backend": recognizer.backend.name, "detector": recognizer.detector_name, "metrics": model_metrics(weights)}
 
     @app.get("/", include_in_schema=False)
     async def index():

@@ -37,6 +37,15 @@ class TrainConfig:
     deterministic: bool = False
     threads: int = 0  # torch threads per process; 0 keeps torch's choice
     report_tta: str = "none,flip,tencrop"  # test-time augmentations the end-of-run report evaluates
+    teacher: str = ""  # weights (path or "default") to distil from; "" trains on labels alone
+    distill_weight: float = 0.5  # share of the loss from matching the teacher's softened outputs
+    distill_temperature: float = 2.0
+
+    def __post_init__(self):
+        if self.teacher and self.mix != "none":
+            raise ValueError("distillation (teacher) and mixup/cutmix cannot be combined: the teacher's targets are not mixed")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":

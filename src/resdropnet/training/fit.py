@@ -101,7 +101,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
         torch.set_num_threads(cfg.threads)
     cfg.to_yaml(out / "config.yaml")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset)
+    datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset, teacher=cfg.teacher)
     module = EmotionClassifier(cfg.to_dict())
     trainer = build_trainer(cfg, out, callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

@@ -35,7 +35,7 @@ class EmotionClassifier(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
 
     def training_step(self, batch, _batch_index):
-        images, targets = batch
+        images, targets, *teacher = batch
         images = self.augment(images)
         smoothing = self.config.label_smoothing
         if self.config.mix != "none":
@@ -47,11 +47,22 @@ class EmotionClassifier(pl.LightningModule):
         else:
             logits = self(images)
             loss = F.cross_entropy(logits, targets, label_smoothing=smoothing)
+        if teacher:
+            loss = self.distillation_loss(logits, teacher[0], loss)
         self.train_accuracy(logits.detach(), targets)
         self.epoch_images += images.shape[0]
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
         return loss
+
+    def distillation_loss(self, logits: torch.Tensor, teacher_log_probs: torch.Tensor, hard_loss: torch.Tensor):
+        """Hinton et al. 2015: the hard-label loss blended with KL to the teacher's temperature-softened outputs."""
+        t = self.config.distill_temperature
+        soft_teacher = F.log_softmax(teacher_log_probs / t, dim=1)
+        soft_loss = F.kl_div(F.log_softmax(logits.float() / t, dim=1), soft_teacher, reduction="batchmean",
+                             log_target=True) * t * t
+        weight = self.config.distill_weight
+        return (1 - weight) * hard_loss + weight * soft_loss
 
     def validation_step(self, batch, _batch_index):
         images, targets = batch
