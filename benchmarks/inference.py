@@ -2,9 +2,9 @@
 
     python benchmarks/inference.py            # writes benchmarks/results/inference.json
 
-Classifier: faces/s at batch 1 and 64, torch vs onnxruntime, 1 and 2 threads.
+Classifier: faces/s at batch 1 and 64, per shipped model, onnxruntime int8 / fp32 vs torch, 1 and 2 threads.
 End to end: median and p95 latency of EmotionRecognizer.predict on a 640x480 photo with one face
-(detection, crop, classification; the photo already decoded), per detector.
+(detection, crop, classification; the photo already decoded), per detector and per shipped model.
 Detectors: recall and stray boxes on photos composed from PrivateTest faces (FER2013 needed).
 Cold start: a fresh interpreter with torch blocked imports, loads and predicts one photo file.
 """
@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import FER_ZIP, write_result  # noqa: E402
 
 from resdropnet.evaluation.photos import compose_photo, match_faces  # noqa: E402
-from resdropnet.faces import create_detector  # noqa: E402
+from resdropnet.faces import DEFAULT_DETECTOR, create_detector  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
+from resdropnet.weights import SHIPPED_MODELS, shipped_folder  # noqa: E402
 
 DETECTORS = ("haar", "haar-full", "haar-alt2")
 
@@ -60,23 +61,32 @@ def timed_rate(step, items_per_call: int, min_seconds: float = 2.0) -> float:
     return calls * items_per_call / (time.perf_counter() - started)
 
 
+def shipped_models() -> list[str]:
+    return [name for name in SHIPPED_MODELS if (shipped_folder(name) / "model.safetensors").is_file()]
+
+
 def classifier_rows(faces: np.ndarray) -> list[dict]:
     rows = []
-    for backend in ("onnx", "torch"):
-        for threads in (1, 2):
-            recognizer = EmotionRecognizer(backend=backend, detector="none", threads=threads, batch_size=64)
-            for batch in (1, 64):
-                crops = faces[:batch]
-                rate = timed_rate(lambda: recognizer.classify_faces(crops), batch)
-                rows.append({"backend": backend, "threads": threads, "batch": batch, "faces_per_s": rate})
-                print(f"classifier {backend} threads={threads} batch={batch}: {rate:,.0f} faces/s")
+    for weights in shipped_models():
+        for backend in ("onnx-int8", "onnx", "torch"):
+            for threads in (1, 2):
+                recognizer = EmotionRecognizer(weights, backend=backend, detector="none", threads=threads, batch_size=64)
+                for batch in (1, 64):
+                    crops = faces[:batch]
+                    rate = timed_rate(lambda: recognizer.classify_faces(crops), batch)
+                    rows.append({"weights": weights, "backend": backend, "threads": threads, "batch": batch,
+                                 "faces_per_s": rate})
+                    print(f"classifier {weights} {backend} threads={threads} batch={batch}: {rate:,.0f} faces/s")
     return rows
 
 
 def end_to_end_rows(photo: np.ndarray, runs: int) -> list[dict]:
+    """Every detector with the default model, then each shipped model on its fastest backend with the default detector."""
+    setups = [("default", "onnx", detector) for detector in DETECTORS]
+    setups += [(weights, "onnx-int8", DEFAULT_DETECTOR) for weights in shipped_models()]
     rows = []
-    for detector in DETECTORS:
-        recognizer = EmotionRecognizer(detector=detector, threads=2)
+    for weights, backend, detector in setups:
+        recognizer = EmotionRecognizer(weights, backend=backend, detector=detector, threads=2)
         recognizer.predict(photo)
         latencies = []
         for _ in range(runs):
@@ -84,10 +94,10 @@ def end_to_end_rows(photo: np.ndarray, runs: int) -> list[dict]:
             recognizer.predict(photo)
             latencies.append((time.perf_counter() - started) * 1000)
         latencies.sort()
-        row = {"detector": detector, "median_ms": statistics.median(latencies),
+        row = {"weights": weights, "backend": backend, "detector": detector, "median_ms": statistics.median(latencies),
                "p95_ms": latencies[int(0.95 * (len(latencies) - 1))], "runs": runs}
         rows.append(row)
-        print(f"end to end 640x480, {detector}: median {row['median_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms")
+        print(f"end to end 640x480, {weights} {backend} {detector}: median {row['median_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms")
     return rows
 
 

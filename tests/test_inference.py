@@ -131,6 +131,19 @@ def test_onnx_matches_torch_on_real_faces(private_faces, tmp_path):
     assert np.abs(on_torch - shipped).max() < 1e-4, "the shipped ONNX file must match the shipped safetensors"
 
 
+def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["export", "--weights", "default", "--out", str(out), "--int8", "--data", str(fer_cache)]) == 0
+    assert "model.int8.onnx (int8, calibrated" in capsys.readouterr().out
+    faces = private_faces[0][:300]
+    fp32 = EmotionRecognizer(out, detector="none").classify_faces(faces)
+    int8_recognizer = EmotionRecognizer(out, detector="none", backend="onnx-int8")
+    assert int8_recognizer.backend.path.name == "model.int8.onnx" and int8_recognizer.backend.name == "onnx-int8"
+    int8 = int8_recognizer.classify_faces(faces)
+    assert (int8.argmax(1) == fp32.argmax(1)).mean() > 0.9
+    assert np.abs(int8 - fp32).mean() < 0.05
+
+
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):
     photo, boxes, labels = photo_with_faces
     nested = tmp_path / "photos" / "trip" / "day1"

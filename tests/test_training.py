@@ -121,6 +121,39 @@ def test_ddp_with_two_cpu_processes(fer_cache, tmp_path):
     assert (out / "report.json").exists()
 
 
+def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, tmp_path):
+    from resdropnet.evaluation.tta import predict_probabilities
+    from resdropnet.training.datamodule import FerDataModule
+    from resdropnet.weights import load_model
+
+    datamodule = FerDataModule(str(fer_cache), subset=300, teacher="default")
+    datamodule.setup()
+    images, _labels, teacher_log_probs = datamodule.tensors["train"].tensors
+    expected = predict_probabilities(load_model("default"), images, tta="flip")
+    torch.testing.assert_close(teacher_log_probs.exp(), expected, atol=0.03, rtol=0)  # the teacher ran in bf16
+
+    report = train(small_config(fer_cache, tmp_path / "student", teacher="default", distill_weight=1.0, epochs=3,
+                                subset=1500))
+    rows = list(__import__("csv").DictReader(open(tmp_path / "student" / "logs" / "metrics.csv")))
+    losses = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
+    print("losses", losses, "accuracy", report["test"]["none"]["accuracy"])
+    assert losses[-1] < losses[0]
+    assert report["config"]["teacher"] == "default"
+    test_images = datamodule.tensors["test"].tensors[0]
+    student = predict_probabilities(load_model(tmp_path / "student" / "model.safetensors"), test_images).argmax(1)
+    teacher = predict_probabilities(load_model("default"), test_images).argmax(1)
+    agreement = (student == teacher).float().mean().item()
+    teachers_top_share = torch.bincount(teacher).max().item() / len(teacher)
+    print("agreement", agreement, "teacher's most frequent answer", teachers_top_share)
+    assert agreement > teachers_top_share + 0.02, "the student learned nothing from the teacher beyond its commonest answer"
+
+
+def test_distillation_refuses_mixup(fer_cache, tmp_path, capsys):
+    args = ["train", "--data", str(fer_cache), "--out", str(tmp_path / "run"), "--teacher", "default", "--mix", "mixup"]
+    assert main(args) == 1
+    assert "teacher's targets are not mixed" in capsys.readouterr().err
+
+
 def test_metrics_equal_a_hand_computation():
     labels = np.array([0, 0, 1, 1, 2, 2, 2, 0])
     predicted = np.array([0, 1, 1, 1, 2, 0, 2, 0])

@@ -7,6 +7,8 @@ without any photo from outside FER2013.
 import cv2
 import numpy as np
 
+from resdropnet.faces import box_iou
+
 
 def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth random gradient with mild noise: no structure a detector could take for a face."""
@@ -40,13 +42,6 @@ def compose_photo(faces: np.ndarray, width: int = 640, height: int = 480, face_s
 
 def overlaps(a, b) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-
-
-def box_iou(a, b) -> float:
-    w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - w * h
-    return w * h / union if union else 0.0
 
 
 def match_faces(true_boxes, found_boxes, min_iou: float = 0.3) -> list[int | None]:

@@ -73,10 +73,10 @@ def onnx_path_for(weights: str | Path, int8: bool = False) -> Path:
     suffix = ".int8.onnx" if int8 else ".onnx"
     if is_shipped_name(weights):
         path = shipped_folder(str(weights)) / f"model{suffix}"
-    elif str(weights).endswith(".onnx"):
+    elif str(weights).endswith(".int8.onnx") or (str(weights).endswith(".onnx") and not int8):
         path = Path(weights)
     else:
-        path = Path(weights).with_suffix(suffix)
+        path = Path(weights).with_suffix(suffix)  # model.safetensors or model.onnx -> model.int8.onnx
     if not path.is_file():
         how = " --int8" if int8 else ""
         raise WeightsError(f"{path}: no ONNX model; make one with `resdropnet export --weights {weights}{how} --out {path}`")

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from resdropnet.errors import ResDropNetError
-from resdropnet.evaluation.photos import box_iou
+from resdropnet.faces import box_iou
 from resdropnet.inference.annotate import annotate
 from resdropnet.labels import EMOTIONS
 
