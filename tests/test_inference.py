@@ -14,6 +14,7 @@ from resdropnet.evaluation.photos import compose_photo, match_faces
 from resdropnet.faces import Box
 from resdropnet.inference import EmotionRecognizer
 from resdropnet.labels import EMOTIONS
+from resdropnet.weights import SHIPPED_MODELS
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +128,13 @@ def test_onnx_matches_torch_on_real_faces(private_faces, tmp_path):
     on_torch = EmotionRecognizer(backend="torch", detector="none").classify_faces(faces)
     on_onnx = EmotionRecognizer(tmp_path / "model.onnx", detector="none").classify_faces(faces)
     assert np.abs(on_torch - on_onnx).max() < 1e-4
-    shipped = EmotionRecognizer(backend="onnx", detector="none").classify_faces(faces)
-    assert np.abs(on_torch - shipped).max() < 1e-4, "the shipped ONNX file must match the shipped safetensors"
+    for name in SHIPPED_MODELS:
+        torch_probs = EmotionRecognizer(name, backend="torch", detector="none").classify_faces(faces)
+        shipped = EmotionRecognizer(name, backend="onnx", detector="none").classify_faces(faces)
+        assert np.abs(torch_probs - shipped).max() < 1e-4, f"{name}: the shipped ONNX file must match the safetensors"
+        auto = EmotionRecognizer(name, detector="none")
+        assert auto.backend.name == "onnx-int8", "shipped models run int8 by default"
+        assert (auto.classify_faces(faces).argmax(1) == shipped.argmax(1)).mean() > 0.9
 
 
 def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tmp_path, capsys):

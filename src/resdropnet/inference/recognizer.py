@@ -36,8 +36,8 @@ class EmotionRecognizer:
     weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file,
         or an .onnx file.
     detector: "haar" (default), "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
-    backend: "auto" (onnxruntime for shipped and ONNX models, torch otherwise), "torch", "onnx", or "onnx-int8"
-        (the int8-quantised ONNX model beside the weights: fastest, accuracy in the model card).
+    backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise), "torch",
+        "onnx" (fp32), or "onnx-int8" (the int8-quantised ONNX model beside the weights; accuracy in the model card).
     """
 
     def __init__(self, weights="default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
