@@ -14,7 +14,7 @@ from resdropnet.evaluation.photos import compose_photo, match_faces
 from resdropnet.faces import Box
 from resdropnet.inference import EmotionRecognizer
 from resdropnet.labels import EMOTIONS
-from resdropnet.weights import SHIPPED_MODELS
+from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +148,16 @@ def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tm
     int8 = int8_recognizer.classify_faces(faces)
     assert (int8.argmax(1) == fp32.argmax(1)).mean() > 0.9
     assert np.abs(int8 - fp32).mean() < 0.05
+
+
+def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, capsys):
+    for name in SHIPPED_MODELS:
+        args = ["evaluate", "--data", str(fer_cache), "--weights", name, "--backend", "onnx-int8", "--split", "private", "--json"]
+        assert main(args) == 0
+        report = json.loads(capsys.readouterr().out)
+        card = json.loads((shipped_folder(name) / "report.json").read_text())
+        assert report["backend"] == "onnx-int8"
+        assert report["accuracy"] == pytest.approx(card["onnx_int8"]["test_accuracy"], abs=1e-6)
 
 
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):

@@ -4,9 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from resdropnet.evaluation.report import report_markdown
+from resdropnet.evaluation.report import evaluate_deployed, report_markdown
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 from resdropnet.system import machine_description
 from resdropnet.weights import shipped_folder
@@ -65,21 +63,6 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
     ])
 
 
-def onnx_accuracy(onnx_path: Path, source: str) -> dict:
-    """Accuracy (no TTA) of an ONNX model on PublicTest and PrivateTest."""
-    from resdropnet import data
-    from resdropnet.inference.backends import OnnxBackend, to_model_input
-
-    backend, arrays = OnnxBackend(onnx_path), data.load(source)
-    accuracy = {}
-    for split in ("val", "test"):
-        images, labels = arrays.split(split)
-        predicted = np.concatenate([backend.logits(to_model_input(images[i : i + 512])).argmax(1)
-                                    for i in range(0, len(images), 512)])
-        accuracy[f"{split}_accuracy"] = float((predicted == labels).mean())
-    return accuracy
-
-
 def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
     """Copies run_dir's weights, their ONNX exports (fp32, int8) and report into the package's folder for name."""
     run_dir, folder = Path(run_dir), shipped_folder(name)
@@ -89,12 +72,13 @@ def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
     shutil.copyfile(run_dir / "model.safetensors", weights)
     export = export_onnx(weights, folder / "model.onnx")
     source = report["config"]["data"]
-    int8 = quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(source))
+    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(source))
+    int8 = {f"{split}_accuracy": evaluate_deployed(weights, source, split, "onnx-int8")["accuracy"] for split in ("val", "test")}
     for plot in ("confusion_matrix.png", "training_curves.png"):
         if (run_dir / plot).exists():
             shutil.copyfile(run_dir / plot, folder / plot)
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
-              "onnx_max_abs_difference": export["max_abs_difference"], "onnx_int8": onnx_accuracy(int8, source)}
+              "onnx_max_abs_difference": export["max_abs_difference"], "onnx_int8": int8}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (folder / "MODEL_CARD.md").write_text(model_card(report, command, machine_description(), name))
     return weights

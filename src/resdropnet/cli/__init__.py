@@ -101,11 +101,13 @@ def cmd_ship(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from resdropnet.evaluation.plots import plot_confusion_matrix
-    from resdropnet.evaluation.report import evaluate_split, metrics_table
+    from resdropnet.evaluation.report import evaluate_deployed, evaluate_split, metrics_table
     from resdropnet.weights import load_model
 
-    model = load_model(args.weights)
-    report = evaluate_split(model, args.data, args.split, args.tta)
+    if args.backend == "torch":
+        report = evaluate_split(load_model(args.weights), args.data, args.split, args.tta)
+    else:
+        report = evaluate_deployed(args.weights, args.data, args.split, args.backend, args.tta)
     report["weights"] = str(args.weights)
     if args.plot:
         plot_confusion_matrix(report["confusion_matrix"], args.plot, title=f"{args.split} split, TTA {args.tta}")
@@ -204,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", default="default", help="a safetensors file, or a shipped model: 'default' or 'fast'")
     evaluate.add_argument("--split", default="private", choices=["private", "public", "train"])
     evaluate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                          help="torch (the safetensors weights) or the ONNX copy that inference runs (fp32 or int8)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
     evaluate.set_defaults(handler=cmd_evaluate)

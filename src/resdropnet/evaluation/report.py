@@ -27,6 +27,19 @@ def evaluate_split(model, source, split: str, tta: str = "none") -> dict:
     return {"split": split_name, **evaluate_model(model, images, labels, tta)}
 
 
+def evaluate_deployed(weights, source, split: str, backend: str, tta: str = "none") -> dict:
+    """Metrics of weights as EmotionRecognizer runs them (e.g. onnxruntime int8) on one split."""
+    from resdropnet.inference import EmotionRecognizer
+
+    if tta not in ("none", "flip"):
+        raise ValueError(f"TTA {tta!r} runs on the torch backend only; backend {backend!r} takes none or flip")
+    split_name = SPLIT_ALIASES[split]
+    images, labels = data.load(source).split(split_name)
+    recognizer = EmotionRecognizer(weights, detector="none", backend=backend, tta=tta)
+    probabilities = torch.from_numpy(recognizer.classify_faces(images))
+    return {"split": split_name, "tta": tta, "backend": recognizer.backend.name, **classification_metrics(probabilities, labels)}
+
+
 def model_from_checkpoint(checkpoint_path: str | Path):
     """The (EMA-averaged where used) network of a Lightning checkpoint, in eval mode."""
     from resdropnet.training.checkpoints import read_checkpoint
