@@ -275,3 +275,12 @@ def test_core_path_runs_without_torch(photo_with_faces, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["faces"]
+
+
+def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
+    accuracies = {}
+    for weights in ("default", "fast", "default,fast"):
+        assert main(["evaluate", "--data", str(fer_cache), "--weights", weights, "--split", "private", "--json"]) == 0
+        accuracies[weights] = json.loads(capsys.readouterr().out)["accuracy"]
+    # Measured once: 68.5% and 68.1% alone, 69.7% together; fixed weights and data make this deterministic.
+    assert accuracies["default,fast"] > max(accuracies["default"], accuracies["fast"])

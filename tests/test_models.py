@@ -103,3 +103,14 @@ def test_truncated_weights_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="m.safetensors"):
         load_model(path)
+
+
+def test_ensemble_averages_the_members_probabilities():
+    from resdropnet.models import Ensemble
+
+    torch.manual_seed(0)
+    a, b = create_model("resdropnet_t").eval(), create_model("resdropnet_t").eval()
+    faces = torch.rand(5, 1, 48, 48)
+    with torch.no_grad():
+        expected = (a(faces).softmax(1) + b(faces).softmax(1)) / 2
+        torch.testing.assert_close(Ensemble([a, b])(faces).softmax(1), expected)

@@ -83,3 +83,13 @@ def load_model(weights: str | Path = "default"):
     except Exception as error:
         raise WeightsError(f"{path}: weights do not fit the model config in its metadata ({error})") from None
     return model.eval()
+
+
+def load_ensemble(weights: str | Path):
+    """One model, or for comma-separated weights an Ensemble averaging their probabilities."""
+    from resdropnet.models import Ensemble
+
+    names = str(weights).split(",")
+    if len(names) == 1:
+        return load_model(weights)
+    return Ensemble([load_model(name) for name in names]).eval()

@@ -102,10 +102,10 @@ def cmd_ship(args) -> int:
 def cmd_evaluate(args) -> int:
     from resdropnet.evaluation.plots import plot_confusion_matrix
     from resdropnet.evaluation.report import evaluate_deployed, evaluate_split, metrics_table
-    from resdropnet.weights import load_model
+    from resdropnet.weights import load_ensemble
 
     if args.backend == "torch":
-        report = evaluate_split(load_model(args.weights), args.data, args.split, args.tta)
+        report = evaluate_split(load_ensemble(args.weights), args.data, args.split, args.tta)
     else:
         report = evaluate_deployed(args.weights, args.data, args.split, args.backend, args.tta)
     report["weights"] = str(args.weights)
@@ -163,7 +163,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--deterministic", action="store_const", const=True)
     parser.add_argument("--report-tta", help="comma-separated TTA modes for the end-of-run report (default all three)")
-    parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or 'default')")
+    parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or shipped name; comma-separated: an ensemble)")
     parser.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     parser.add_argument("--distill-temperature", type=float, help="softening temperature (default 2)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion matrix, ECE")
     evaluate.add_argument("--data", required=True, help="FER2013 source")
-    evaluate.add_argument("--weights", default="default", help="a safetensors file, or a shipped model: 'default' or 'fast'")
+    evaluate.add_argument("--weights", default="default", help="a safetensors file or a shipped model ('default', 'fast'); "
+                          "comma-separated: their ensemble (probabilities averaged; torch backend)")
     evaluate.add_argument("--split", default="private", choices=["private", "public", "train"])
     evaluate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
     evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],

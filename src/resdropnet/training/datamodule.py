@@ -19,13 +19,14 @@ def take_subset(images: np.ndarray, labels: np.ndarray, count: int, seed: int = 
 def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     """The teacher's flip-averaged log-probabilities for every training face, computed once before training.
 
+    weights: one model, or comma-separated models whose probabilities are averaged (an ensemble teacher).
     Measured: this costs one teacher pass, where a teacher run on every augmented batch costs one per epoch.
     """
     from resdropnet.evaluation.tta import predict_probabilities
-    from resdropnet.weights import load_model
+    from resdropnet.weights import load_ensemble
 
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=torch.backends.mkldnn.is_available()):
-        probs = predict_probabilities(load_model(weights), images, tta="flip")
+        probs = predict_probabilities(load_ensemble(weights), images, tta="flip")
     return probs.float().clamp_min(1e-8).log()
 
 
