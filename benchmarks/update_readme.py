@@ -10,9 +10,10 @@ import re
 import sys
 from pathlib import Path
 
+from resdropnet.weights import SHIPPED_MODELS, shipped_folder
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-WEIGHTS = ROOT / "src" / "resdropnet" / "weights"
 
 
 def load(name: str) -> dict | None:
@@ -46,8 +47,8 @@ def throughput_table() -> str | None:
 
 
 def shipped_reports() -> dict[str, dict]:
-    return {name: json.loads((WEIGHTS / name / "report.json").read_text())
-            for name in ("default", "fast") if (WEIGHTS / name / "report.json").exists()}
+    reports = {name: shipped_folder(name) / "report.json" for name in SHIPPED_MODELS}
+    return {name: json.loads(path.read_text()) for name, path in reports.items() if path.exists()}
 
 
 def results_table() -> str | None:

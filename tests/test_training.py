@@ -136,7 +136,6 @@ def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, 
                                 subset=1500))
     rows = list(__import__("csv").DictReader(open(tmp_path / "student" / "logs" / "metrics.csv")))
     losses = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
-    print("losses", losses, "accuracy", report["test"]["none"]["accuracy"])
     assert losses[-1] < losses[0]
     assert report["config"]["teacher"] == "default"
     test_images = datamodule.tensors["test"].tensors[0]
@@ -144,7 +143,6 @@ def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, 
     teacher = predict_probabilities(load_model("default"), test_images).argmax(1)
     agreement = (student == teacher).float().mean().item()
     teachers_top_share = torch.bincount(teacher).max().item() / len(teacher)
-    print("agreement", agreement, "teacher's most frequent answer", teachers_top_share)
     assert agreement > teachers_top_share + 0.02, "the student learned nothing from the teacher beyond its commonest answer"
 
 

@@ -76,6 +76,4 @@ def calibration_faces(source, count: int = 1024, seed: int = 0) -> np.ndarray:
     """A fixed random sample of FER2013 Training faces."""
     from resdropnet import data
 
-    images, _labels = data.load(source).split("train")
-    rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])
-    return images[rows]
+    return data.take_subset(*data.load(source).split("train"), count, seed)[0]

@@ -8,9 +8,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from resdropnet.cli.inference import add_inference_commands
+from resdropnet.errors import ResDropNetError
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.weights import SHIPPED_MODELS
-from resdropnet.errors import ResDropNetError
 
 
 def cmd_models(args) -> int:

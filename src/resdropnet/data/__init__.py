@@ -5,11 +5,11 @@ from pathlib import Path
 
 from resdropnet.data.cache import is_cache, read_cache, sha256_of, write_cache
 from resdropnet.data.csv_reader import read_csv
-from resdropnet.data.dataset import FerArrays, counts_table
+from resdropnet.data.dataset import FerArrays, counts_table, take_subset
 from resdropnet.data.errors import BadRecord, DataError
 from resdropnet.data.folder_reader import read_image_folder
 
-__all__ = ["BadRecord", "DataError", "FerArrays", "counts_table", "load", "prepare"]
+__all__ = ["BadRecord", "DataError", "FerArrays", "counts_table", "load", "prepare", "take_subset"]
 
 
 def load(source: str | Path, skip_bad: bool = False, resize: bool = False) -> FerArrays:

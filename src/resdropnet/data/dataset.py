@@ -50,3 +50,11 @@ def counts_table(counts: dict[str, dict[str, int]]) -> str:
     for split_name, row in counts.items():
         lines.append(f"{split_name:<6} " + " ".join(f"{row[c]:>8,}" for c in columns))
     return "\n".join(lines)
+
+
+def take_subset(images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0):
+    """A deterministic random subset of at most count rows."""
+    if count <= 0 or count >= len(images):
+        return images, labels
+    rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])
+    return images[rows], labels[rows]

@@ -99,9 +99,9 @@ ERRORS = {400: {"model": Problem, "description": "malformed multipart body"},
 
 def model_metrics(weights: str) -> dict:
     """The measured metrics of a shipped model (from its report.json); empty for other weights."""
-    if not is_shipped_name(weights) or not (shipped_folder(weights) / "report.json").is_file():
+    report = shipped_folder(weights) / "report.json" if is_shipped_name(weights) else None
+    if report is None or not report.is_file():
         return {}
-    report = shipped_folder(weights) / "report.json"
     data = json.loads(report.read_text())
     return {"model": data.get("model"),
             "private_test_accuracy": {tta: r["accuracy"] for tta, r in data.get("test", {}).items()},

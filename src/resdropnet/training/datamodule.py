@@ -6,14 +6,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from resdropnet import data
-
-
-def take_subset(images: np.ndarray, labels: np.ndarray, count: int, seed: int = 0):
-    """A deterministic random subset of at most count rows."""
-    if count <= 0 or count >= len(images):
-        return images, labels
-    rows = np.sort(np.random.default_rng(seed).permutation(len(images))[:count])
-    return images[rows], labels[rows]
+from resdropnet.data import take_subset
 
 
 def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
