@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from resdropnet.training.ablation import ablation_table
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,9 +135,17 @@ def fast_recipe_table() -> str | None:
     return "\n".join(lines) + provenance(r, "resdropnet train --config configs/fast.yaml (benchmark.json of the run)")
 
 
+def ablation_results_table() -> str | None:
+    r = load("ablation")
+    if not r:
+        return None
+    command = "resdropnet ablate --config configs/fast.yaml --placements none,mid,post --rates 0.1 --seeds 0,1,2"
+    return ablation_table(r["results"]) + provenance(r, command)
+
+
 TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results": results_table,
           "classifier": classifier_table, "detectors": detectors_table, "serve_load": serve_load_table,
-          "fast_recipe": fast_recipe_table}
+          "fast_recipe": fast_recipe_table, "ablation": ablation_results_table}
 
 
 def main() -> int:

@@ -56,5 +56,13 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "resdropnet_t none" in printed and "resdropnet_t mid 0.2" in printed and "±" in printed
     results = json.loads((out / "ablation.json").read_text())["results"]
-    assert len(results["resdropnet_t mid 0.2"]["private_test"]["values"]) == 2
+    mid, none = results["resdropnet_t mid 0.2"], results["resdropnet_t none"]
+    assert mid["seeds"] == [0, 1] and len(mid["private_test"]["flip"]["values"]) == 2
+    gains = [m - n for m, n in zip(mid["private_test"]["flip"]["values"], none["private_test"]["flip"]["values"])]
+    assert f"{sum(gains) / 2 * 100:+.2f} ± " in printed
     assert (out / "ablation.md").exists()
+
+    # --finished-only summarises what is there and trains nothing for the missing seed.
+    assert main([*args, "--seeds", "0,1,2", "--finished-only"]) == 0
+    assert json.loads((out / "ablation.json").read_text())["results"]["resdropnet_t none"]["seeds"] == [0, 1]
+    assert not (out / "resdropnet_t_none" / "seed2").exists()

@@ -87,8 +87,8 @@ def cmd_ablate(args) -> int:
     cfg = train_config_from_args(args)
     variants = ablation_variants(args.models.split(","), args.placements.split(","), [float(r) for r in args.rates.split(",")])
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta)
-    print(ablation_table(results, args.tta))
+    results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta, train_missing=not args.finished_only)
+    print(ablation_table(results))
     return 0
 
 
@@ -197,8 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--placements", default="none,mid,post", help="comma-separated placements")
     ablate.add_argument("--rates", default="0.1", help="comma-separated dropout rates for mid/post")
     ablate.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    ablate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    ablate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"],
+                        help="a further TTA each run reports; none and flip always are")
     ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json and ablation.md")
+    ablate.add_argument("--finished-only", action="store_true", help="train nothing: summarise the runs already finished")
     ablate.set_defaults(handler=cmd_ablate)
 
     evaluate = commands.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion matrix, ECE")

@@ -2,11 +2,14 @@
 
 import json
 import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 
+from resdropnet.system import machine_info
 from resdropnet.training.config import TrainConfig
-from resdropnet.training.fit import train
+
+SPLITS = {"public_test": "val", "private_test": "test"}
 
 
 def ablation_variants(models: list[str], placements: list[str], rates: list[float]) -> list[tuple[str, str, dict]]:
@@ -30,35 +33,82 @@ def summarise(values: list[float]) -> dict:
     }
 
 
-def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: str = "none") -> dict:
-    """Trains every variant with every seed (resuming finished runs from their report) and writes results."""
+def summarise_runs(reports: dict[int, dict]) -> dict:
+    """Mean and spread over seeds, per split and per TTA that every run reported; values follow `seeds`."""
+    seeds = sorted(reports)
+    ttas = [t for t in reports[seeds[0]]["test"] if all(t in reports[s]["test"] for s in seeds)]
+    summary = {"seeds": seeds, "train_minutes": summarise([reports[s]["timing"]["train_wall_seconds"] / 60 for s in seeds])}
+    for split, key in SPLITS.items():
+        summary[split] = {t: summarise([reports[s][key][t]["accuracy"] for s in seeds]) for t in ttas}
+    return summary
+
+
+def run_directory(out: Path, label: str, seed: int) -> Path:
+    return out / label.replace(" ", "_") / f"seed{seed}"
+
+
+def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: str = "none",
+                 train_missing: bool = True) -> dict:
+    """Trains every variant with every seed (finished runs reused, stopped ones resumed) and writes the results.
+
+    With train_missing=False nothing trains: the runs already finished are summarised as they stand.
+    """
+    from resdropnet.training.fit import train
+
     results = {}
     for label, model, overrides in variants:
-        val, test = [], []
+        reports = {}
         for seed in seeds:
-            run_dir = out / label.replace(" ", "_") / f"seed{seed}"
+            run_dir = run_directory(out, label, seed)
             report_path = run_dir / "report.json"
             if report_path.exists():
-                report = json.loads(report_path.read_text())
-            else:
+                reports[seed] = json.loads(report_path.read_text())
+            elif train_missing:
                 # Flip is reported too: every ablation run of the fast recipe is also a measurement of its time to 70%.
-                cfg = replace(base, model=model, model_overrides={**base.model_overrides, **overrides}, seed=seed, out=str(run_dir),
-                              report_tta=",".join(dict.fromkeys(["none", "flip", tta])))
-                report = train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").exists())
-            val.append(report["val"][tta]["accuracy"])
-            test.append(report["test"][tta]["accuracy"])
-        results[label] = {"public_test": summarise(val), "private_test": summarise(test), "seeds": seeds}
-    table = ablation_table(results, tta)
+                cfg = replace(base, model=model, model_overrides={**base.model_overrides, **overrides}, seed=seed,
+                              out=str(run_dir), report_tta=",".join(dict.fromkeys(["none", "flip", tta])))
+                reports[seed] = train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").exists())
+        if reports:
+            results[label] = summarise_runs(reports)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps({"tta": tta, "budget": base.to_dict(), "results": results}, indent=2) + "\n")
-    (out / "ablation.md").write_text(table + "\n")
+    payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": base.to_dict(), "results": results}
+    (out / "ablation.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (out / "ablation.md").write_text(ablation_table(results) + "\n")
     return results
 
 
-def ablation_table(results: dict, tta: str) -> str:
-    lines = [f"| variant | seeds | PublicTest acc (mean ± std) | PrivateTest acc (mean ± std) |", "|---|---|---|---|"]
+def paired_difference(results: dict, label: str, baseline: str, split: str, tta: str) -> dict | None:
+    """label minus baseline, seed by seed over the seeds both have: the fair test of the same recipe with one change."""
+    a, b = results[label], results[baseline]
+    shared = [s for s in a["seeds"] if s in b["seeds"]]
+    if label == baseline or not shared:
+        return None
+    value = {s: v for s, v in zip(a["seeds"], a[split][tta]["values"])}
+    base = {s: v for s, v in zip(b["seeds"], b[split][tta]["values"])}
+    return summarise([value[s] - base[s] for s in shared])
+
+
+def percent(summary: dict, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    text = f"{summary['mean'] * 100:{sign}.2f}"
+    return text + (f" ± {summary['std'] * 100:.2f}" if len(summary["values"]) > 1 else "")
+
+
+def ablation_table(results: dict) -> str:
+    """Accuracy (%) as mean ± std over seeds for no TTA and flip, and each variant's paired gain over `none`."""
+    if not results:
+        return "No finished runs yet."
+    ttas = [t for t in ("none", "flip") if all(t in r["private_test"] for r in results.values())]
+    baseline = next((label for label in results if label.endswith(" none")), None)
+    columns = [f"{name} {t}" for name in ("PublicTest", "PrivateTest") for t in ttas]
+    lines = [f"| variant | seeds | {' | '.join(columns)} | PrivateTest {ttas[-1]}: gain over no dropout, same seed | minutes |",
+             "|---|---|" + "---|" * len(columns) + "---|---|"]
     for label, r in results.items():
-        pub, priv = r["public_test"], r["private_test"]
-        lines.append(f"| {label} | {len(r['seeds'])} | {pub['mean']:.4f} ± {pub['std']:.4f} | {priv['mean']:.4f} ± {priv['std']:.4f} |")
-    lines.append(f"\nTTA: {tta}. Every variant trained with the same recipe and budget.")
+        cells = [percent(r[split][t]) for split in SPLITS for t in ttas]
+        gain = paired_difference(results, label, baseline, "private_test", ttas[-1]) if baseline else None
+        seeds = ",".join(str(s) for s in r["seeds"])
+        lines.append(f"| {label} | {seeds} | {' | '.join(cells)} | {percent(gain, signed=True) if gain else '—'} | "
+                     f"{r['train_minutes']['mean']:.0f} |")
+    lines.append("\nAccuracy in %, mean ± standard deviation over seeds (one seed: no spread). Every variant trains with "
+                 "the same recipe, budget and seeds; the gain column subtracts the `none` run of the same seed; minutes: training wall-clock.")
     return "\n".join(lines)
