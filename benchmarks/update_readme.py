@@ -123,16 +123,19 @@ def serve_load_table() -> str | None:
 
 
 def fast_recipe_table() -> str | None:
-    r = load("fast_recipe")
-    if not r:
+    runs = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("fast_recipe_seed*.json"))]
+    if not runs:
         return None
-    private, public = r["private_test_accuracy"], r["public_test_accuracy"]
-    lines = ["| recipe | epochs | training wall-clock | PublicTest | PrivateTest | PrivateTest flip | PrivateTest ten-crop |",
-             "|---|---|---|---|---|---|---|",
-             f"| `configs/fast.yaml` ({r['model']}, seed {r['config']['seed']}) | {r['epochs']} | "
-             f"{r['train_wall_seconds'] / 60:.0f} min | {public['none']:.2%} | {private['none']:.2%} | "
-             f"{private.get('flip', float('nan')):.2%} | {private.get('tencrop', float('nan')):.2%} |"]
-    return "\n".join(lines) + provenance(r, "resdropnet train --config configs/fast.yaml (benchmark.json of the run)")
+    lines = ["| seed | epochs | training wall-clock | PublicTest | PrivateTest | PrivateTest flip | 70% within 2 h |",
+             "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        private, minutes = r["private_test_accuracy"], r["train_wall_seconds"] / 60
+        best = max(private.values())
+        lines.append(f"| {r['config']['seed']} | {r['epochs']} | {minutes:.0f} min | {r['public_test_accuracy']['none']:.2%} | "
+                     f"{private['none']:.2%} | {private['flip']:.2%} | {'yes' if best >= 0.70 and minutes <= 120 else 'no'} |")
+    note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per seed, each from the `benchmark.json` its run wrote "
+            "(copied to `benchmarks/results/fast_recipe_seedN.json`).")
+    return "\n".join(lines) + note + provenance(runs[-1], "resdropnet train --config configs/fast.yaml --seed N")
 
 
 def ablation_results_table() -> str | None:
