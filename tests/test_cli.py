@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from resdropnet.cli import main
+from resdropnet.cli import EVALUATION_TTAS, main
+from resdropnet.evaluation.tta import TTA_MODES
 from resdropnet.models import create_model
 from resdropnet.weights import save_model
 
@@ -28,18 +29,23 @@ def test_models_lists_parameters_and_mflops(capsys):
     assert rows["resdropnet_s_nodrop"]["dropout"] == "none"
 
 
-def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys):
+@pytest.mark.parametrize("tta", ["flip", "tencrop"])
+def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys, tta):
     weights = save_model(create_model("resdropnet_t").eval(), tmp_path / "w.safetensors")
     plot = tmp_path / "cm.png"
-    args = ["evaluate", "--data", str(folder_fixture), "--weights", str(weights), "--split", "private", "--tta", "tencrop"]
+    args = ["evaluate", "--data", str(folder_fixture), "--weights", str(weights), "--split", "private", "--tta", tta]
     assert main([*args, "--json", "--plot", str(plot)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["split"] == "test" and report["num_images"] == 21 and report["tta"] == "tencrop"
+    assert report["split"] == "test" and report["num_images"] == 21 and report["tta"] == tta
     assert set(report) >= {"accuracy", "macro_f1", "ece", "per_class", "confusion_matrix"}
     assert sum(map(sum, report["confusion_matrix"])) == 21
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args[:-2]) == 0
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_the_cli_offers_every_tta_mode():
+    assert EVALUATION_TTAS == TTA_MODES  # spelled out in the CLI to keep torch out of its start
 
 
 def test_evaluate_names_missing_weights(folder_fixture, tmp_path, capsys):

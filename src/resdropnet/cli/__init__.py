@@ -12,6 +12,9 @@ from resdropnet.errors import ResDropNetError
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.weights import SHIPPED_MODELS
 
+# evaluation.tta.TTA_MODES, spelled out so that the CLI starts without importing torch
+EVALUATION_TTAS = ("none", "flip", "tencrop")
+
 
 def cmd_models(args) -> int:
     from resdropnet.models import DESCRIPTIONS, count_macs, count_parameters, create_model, list_models
@@ -197,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--placements", default="none,mid,post", help="comma-separated placements")
     ablate.add_argument("--rates", default="0.1", help="comma-separated dropout rates for mid/post")
     ablate.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
-    ablate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"],
+    ablate.add_argument("--tta", default="none", choices=EVALUATION_TTAS,
                         help="a further TTA each run reports; none and flip always are")
     ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json and ablation.md")
     ablate.add_argument("--finished-only", action="store_true", help="train nothing: summarise the runs already finished")
@@ -208,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", default="default", help="a safetensors file or a shipped model ('default', 'fast'); "
                           "comma-separated: their ensemble (probabilities averaged; torch backend)")
     evaluate.add_argument("--split", default="private", choices=["private", "public", "train"])
-    evaluate.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    evaluate.add_argument("--tta", default="none", choices=EVALUATION_TTAS)
     evaluate.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
                           help="torch (the safetensors weights) or the ONNX copy that inference runs (fp32 or int8)")
     evaluate.add_argument("--json", action="store_true")
