@@ -9,6 +9,7 @@ import pytest
 from resdropnet.cli import EVALUATION_TTAS, main
 from resdropnet.evaluation.tta import TTA_MODES
 from resdropnet.models import create_model
+from resdropnet.training.ablation import ablation_table, summarise
 from resdropnet.weights import save_model
 
 SUBCOMMANDS = [["models"], ["data"], ["data", "prepare"], ["train"], ["evaluate"], ["ablate"], ["predict"], ["video"],
@@ -72,3 +73,15 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     assert main([*args, "--seeds", "0,1,2", "--finished-only"]) == 0
     assert json.loads((out / "ablation.json").read_text())["results"]["resdropnet_t none"]["seeds"] == [0, 1]
     assert not (out / "resdropnet_t_none" / "seed2").exists()
+
+
+def test_ablation_table_compares_each_model_with_its_own_no_dropout_run():
+    def variant(accuracy):
+        scores = {"none": summarise([accuracy]), "flip": summarise([accuracy])}
+        return {"seeds": [0], "train_minutes": summarise([1.0]), "public_test": scores, "private_test": scores}
+
+    results = {"resdropnet_t none": variant(0.60), "resdropnet_t mid 0.1": variant(0.61),
+               "resdropnet_s none": variant(0.65), "resdropnet_s mid 0.1": variant(0.68)}
+    rows = {line.split(" | ")[0].strip("| "): line for line in ablation_table(results).splitlines()[2:6]}
+    assert "| +1.00 |" in rows["resdropnet_t mid 0.1"] and "| +3.00 |" in rows["resdropnet_s mid 0.1"]
+    assert "| — |" in rows["resdropnet_s none"]

@@ -99,13 +99,13 @@ def ablation_table(results: dict) -> str:
     if not results:
         return "No finished runs yet."
     ttas = [t for t in ("none", "flip") if all(t in r["private_test"] for r in results.values())]
-    baseline = next((label for label in results if label.endswith(" none")), None)
     columns = [f"{name} {t}" for name in ("PublicTest", "PrivateTest") for t in ttas]
     lines = [f"| variant | seeds | {' | '.join(columns)} | PrivateTest {ttas[-1]}: gain over no dropout, same seed | minutes |",
              "|---|---|" + "---|" * len(columns) + "---|---|"]
     for label, r in results.items():
         cells = [percent(r[split][t]) for split in SPLITS for t in ttas]
-        gain = paired_difference(results, label, baseline, "private_test", ttas[-1]) if baseline else None
+        baseline = f"{label.split(' ')[0]} none"  # the same model with block dropout off
+        gain = paired_difference(results, label, baseline, "private_test", ttas[-1]) if baseline in results else None
         seeds = ",".join(str(s) for s in r["seeds"])
         lines.append(f"| {label} | {seeds} | {' | '.join(cells)} | {percent(gain, signed=True) if gain else '—'} | "
                      f"{r['train_minutes']['mean']:.0f} |")
