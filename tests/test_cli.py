@@ -1,6 +1,7 @@
 """The `resdropnet` command: help, models, evaluate and ablate, through the real entry point."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from resdropnet.cli import EVALUATION_TTAS, main
 from resdropnet.evaluation.tta import TTA_MODES
 from resdropnet.models import create_model
-from resdropnet.training.ablation import ablation_table, summarise
+from resdropnet.training.ablation import ablation_table, summarise, summarise_records
 from resdropnet.weights import save_model
 
 SUBCOMMANDS = [["models"], ["data"], ["data", "prepare"], ["train"], ["evaluate"], ["ablate"], ["predict"], ["video"],
@@ -58,7 +59,7 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     out = tmp_path / "ablation"
     args = ["ablate", "--data", str(fer_cache), "--models", "resdropnet_t", "--placements", "none,mid", "--rates", "0.2",
             "--seeds", "0,1", "--epochs", "1", "--subset", "300", "--batch-size", "50", "--precision", "32",
-            "--optimizer", "adamw", "--lr", "0.002", "--ablation-out", str(out)]
+            "--optimizer", "adamw", "--lr", "0.002", "--ablation-out", str(out), "--records", str(tmp_path / "records")]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "resdropnet_t none" in printed and "resdropnet_t mid 0.2" in printed and "±" in printed
@@ -73,6 +74,29 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     assert main([*args, "--seeds", "0,1,2", "--finished-only"]) == 0
     assert json.loads((out / "ablation.json").read_text())["results"]["resdropnet_t none"]["seeds"] == [0, 1]
     assert not (out / "resdropnet_t_none" / "seed2").exists()
+
+    # The kept records outlive the run folders: a later session with none of them trains nothing again.
+    shutil.rmtree(out)
+    assert main(args) == 0
+    assert not (out / "resdropnet_t_none").exists()
+    assert json.loads((out / "ablation.json").read_text())["results"] == results == summarise_records(tmp_path / "records")
+
+
+def test_records_of_different_recipes_are_not_summarised_together(tmp_path):
+    def write(label, seed, lr):
+        config = {"model": "resdropnet_t", "model_overrides": {}, "seed": seed, "lr": lr, "out": f"runs/{seed}"}
+        record = {"config": config, "machine": {"cpu": "test CPU"}, "precision": "32", "train_wall_seconds": 60.0,
+                  "public_test_accuracy": {"none": 0.5}, "private_test_accuracy": {"none": 0.5}}
+        path = tmp_path / label / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+
+    write("resdropnet_t_mid_0.1", 0, 0.002)
+    write("resdropnet_t_mid_0.1", 1, 0.002)
+    assert summarise_records(tmp_path)["resdropnet_t mid 0.1"]["seeds"] == [0, 1]  # the registry's default placement
+    write("resdropnet_t_mid_0.1", 2, 0.1)
+    with pytest.raises(ValueError, match="different recipes"):
+        summarise_records(tmp_path)
 
 
 def test_ablation_table_compares_each_model_with_its_own_no_dropout_run():

@@ -19,7 +19,16 @@ def machine_info() -> dict:
         import torch
     except ImportError:
         return {**info, "torch": None}
-    return {**info, "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    # The CPU's vector extensions decide whether bf16 autocast runs natively (AVX512-BF16, AMX) or falls back to fp32:
+    # a 2-3x difference in training time between two "2-core AMD EPYC" machines.
+    return {**info, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16": cpu_has_bf16()}
+
+
+def cpu_has_bf16() -> bool:
+    import torch
+
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def machine_description() -> str:

@@ -90,7 +90,9 @@ def cmd_ablate(args) -> int:
     cfg = train_config_from_args(args)
     variants = ablation_variants(args.models.split(","), args.placements.split(","), [float(r) for r in args.rates.split(",")])
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta, train_missing=not args.finished_only)
+    records = Path(args.records) if args.records else None
+    results = run_ablation(cfg, variants, seeds, Path(args.ablation_out), tta=args.tta,
+                           train_missing=not args.finished_only, records=records)
     print(ablation_table(results))
     return 0
 
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--tta", default="none", choices=EVALUATION_TTAS,
                         help="a further TTA each run reports; none and flip always are")
     ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json and ablation.md")
+    ablate.add_argument("--records", help="folder of kept run records (each run's benchmark.json, e.g. "
+                        "benchmarks/results/ablation_runs): finished runs are copied there, runs found there are not "
+                        "trained again")
     ablate.add_argument("--finished-only", action="store_true", help="train nothing: summarise the runs already finished")
     ablate.set_defaults(handler=cmd_ablate)
 

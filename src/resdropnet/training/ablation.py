@@ -18,10 +18,10 @@ def ablation_variants(models: list[str], placements: list[str], rates: list[floa
     for model in models:
         for placement in placements:
             if placement == "none":
-                variants.append((f"{model} none", model, {"drop_placement": "none", "drop_rate": 0.0}))
-                continue
-            for rate in rates:
-                variants.append((f"{model} {placement} {rate}", model, {"drop_placement": placement, "drop_rate": rate}))
+                overrides = [{"drop_placement": "none", "drop_rate": 0.0}]
+            else:
+                overrides = [{"drop_placement": placement, "drop_rate": rate} for rate in rates]
+            variants += [(variant_label(model, o), model, o) for o in overrides]
     return variants
 
 
@@ -33,13 +33,18 @@ def summarise(values: list[float]) -> dict:
     }
 
 
-def summarise_runs(reports: dict[int, dict]) -> dict:
-    """Mean and spread over seeds, per split and per TTA that every run reported; values follow `seeds`."""
-    seeds = sorted(reports)
-    ttas = [t for t in reports[seeds[0]]["test"] if all(t in reports[s]["test"] for s in seeds)]
-    summary = {"seeds": seeds, "train_minutes": summarise([reports[s]["timing"]["train_wall_seconds"] / 60 for s in seeds])}
-    for split, key in SPLITS.items():
-        summary[split] = {t: summarise([reports[s][key][t]["accuracy"] for s in seeds]) for t in ttas}
+def summarise_runs(records: dict[int, dict]) -> dict:
+    """Mean and spread over seeds of training-run records (benchmark.json), per split and per TTA every run reported."""
+    seeds = sorted(records)
+    ttas = [t for t in records[seeds[0]]["private_test_accuracy"]
+            if all(t in records[s]["private_test_accuracy"] for s in seeds)]
+    summary = {
+        "seeds": seeds,
+        "train_minutes": summarise([records[s]["train_wall_seconds"] / 60 for s in seeds]),
+        "trained_on": [f"{records[s]['machine']['cpu']}, {records[s]['precision']}" for s in seeds],
+    }
+    for split in SPLITS:
+        summary[split] = {t: summarise([records[s][f"{split}_accuracy"][t] for s in seeds]) for t in ttas}
     return summary
 
 
@@ -47,29 +52,84 @@ def run_directory(out: Path, label: str, seed: int) -> Path:
     return out / label.replace(" ", "_") / f"seed{seed}"
 
 
+def record_path(records: Path, label: str, seed: int) -> Path:
+    return records / label.replace(" ", "_") / f"seed{seed}.json"
+
+
+def variant_label(model: str, overrides: dict) -> str:
+    placement = overrides.get("drop_placement", "none")
+    return f"{model} none" if placement == "none" else f"{model} {placement} {overrides['drop_rate']}"
+
+
+# Config fields that say where and how a run went, not what it trained: they may differ between records.
+NOT_RECIPE = ("seed", "out", "report_tta", "model_overrides", "data", "precision", "accelerator", "devices",
+              "num_nodes", "strategy", "threads")
+
+
+def load_records(records: Path) -> dict[str, dict[int, dict]]:
+    """Every kept run record under records, by variant label and seed, in the order none, mid, post, rate.
+
+    The records must share one recipe but for the dropout and the seed: otherwise their means would not compare.
+    """
+    from resdropnet.models.registry import MODEL_CONFIGS
+    from resdropnet.models.resdropnet import PLACEMENTS
+
+    found, recipes = {}, {}
+    for path in sorted(records.glob("*/seed*.json")):
+        record = json.loads(path.read_text())
+        config = {**TrainConfig().to_dict(), **record["config"]}  # fields added since the run take their defaults
+        model = replace(MODEL_CONFIGS[config["model"]], **config["model_overrides"])
+        shared = {k: v for k, v in config.items() if k not in NOT_RECIPE}
+        shared["model_overrides"] = {k: v for k, v in config["model_overrides"].items() if not k.startswith("drop_")}
+        recipes[path] = json.dumps(shared, sort_keys=True)
+        label = variant_label(config["model"], {"drop_placement": model.drop_placement, "drop_rate": model.drop_rate})
+        found.setdefault(label, {})[config["seed"]] = record
+    if len(set(recipes.values())) > 1:
+        first = next(iter(recipes))
+        odd = [str(p) for p, r in recipes.items() if r != recipes[first]]
+        raise ValueError(f"{records}: runs of different recipes cannot be summarised together: {first} vs {', '.join(odd)}")
+
+    def order(label: str):
+        model, placement, *rate = label.split(" ")
+        return model, PLACEMENTS.index(placement), rate
+
+    return {label: found[label] for label in sorted(found, key=order)}
+
+
+def summarise_records(records: Path) -> dict:
+    return {label: summarise_runs(runs) for label, runs in load_records(records).items()}
+
+
 def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: str = "none",
-                 train_missing: bool = True) -> dict:
+                 train_missing: bool = True, records: Path | None = None) -> dict:
     """Trains every variant with every seed (finished runs reused, stopped ones resumed) and writes the results.
 
+    records, if given, is a folder of run records (each run's benchmark.json) that outlives out: finished runs are
+    copied there and a run with a record is not trained again, so the ablation can grow across machines and sessions.
     With train_missing=False nothing trains: the runs already finished are summarised as they stand.
     """
     from resdropnet.training.fit import train
 
     results = {}
     for label, model, overrides in variants:
-        reports = {}
+        runs = {}
         for seed in seeds:
             run_dir = run_directory(out, label, seed)
-            report_path = run_dir / "report.json"
-            if report_path.exists():
-                reports[seed] = json.loads(report_path.read_text())
-            elif train_missing:
+            kept = record_path(records, label, seed) if records else None
+            if not (run_dir / "benchmark.json").exists() and not (kept and kept.exists()) and train_missing:
                 # Flip is reported too: every ablation run of the fast recipe is also a measurement of its time to 70%.
                 cfg = replace(base, model=model, model_overrides={**base.model_overrides, **overrides}, seed=seed,
                               out=str(run_dir), report_tta=",".join(dict.fromkeys(["none", "flip", tta])))
-                reports[seed] = train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").exists())
-        if reports:
-            results[label] = summarise_runs(reports)
+                train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").exists())
+            if (run_dir / "benchmark.json").exists():
+                runs[seed] = json.loads((run_dir / "benchmark.json").read_text())
+                if kept:
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    kept.write_text(json.dumps(runs[seed], indent=2) + "\n")
+            elif kept and kept.exists():
+                runs[seed] = json.loads(kept.read_text())
+        if runs:
+            results[label] = summarise_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": base.to_dict(), "results": results}
     (out / "ablation.json").write_text(json.dumps(payload, indent=2) + "\n")
@@ -94,21 +154,32 @@ def percent(summary: dict, signed: bool = False) -> str:
     return text + (f" ± {summary['std'] * 100:.2f}" if len(summary["values"]) > 1 else "")
 
 
+def machines_used(results: dict) -> dict[str, list[str]]:
+    """Which runs (variant and seed) trained on which machine and precision."""
+    machines = {}
+    for label, r in results.items():
+        for seed, machine in zip(r["seeds"], r.get("trained_on", ["unrecorded machine"] * len(r["seeds"]))):
+            machines.setdefault(machine, []).append(f"{label} seed {seed}")
+    return machines
+
+
 def ablation_table(results: dict) -> str:
     """Accuracy (%) as mean ± std over seeds for no TTA and flip, and each variant's paired gain over `none`."""
     if not results:
         return "No finished runs yet."
     ttas = [t for t in ("none", "flip") if all(t in r["private_test"] for r in results.values())]
     columns = [f"{name} {t}" for name in ("PublicTest", "PrivateTest") for t in ttas]
-    lines = [f"| variant | seeds | {' | '.join(columns)} | PrivateTest {ttas[-1]}: gain over no dropout, same seed | minutes |",
+    lines = [f"| variant | seeds | {' | '.join(columns)} | PrivateTest {ttas[-1]}: gain over no dropout, same seed | minutes per seed |",
              "|---|---|" + "---|" * len(columns) + "---|---|"]
     for label, r in results.items():
         cells = [percent(r[split][t]) for split in SPLITS for t in ttas]
         baseline = f"{label.split(' ')[0]} none"  # the same model with block dropout off
         gain = paired_difference(results, label, baseline, "private_test", ttas[-1]) if baseline in results else None
         seeds = ",".join(str(s) for s in r["seeds"])
-        lines.append(f"| {label} | {seeds} | {' | '.join(cells)} | {percent(gain, signed=True) if gain else '—'} | "
-                     f"{r['train_minutes']['mean']:.0f} |")
+        minutes = ", ".join(f"{m:.0f}" for m in r["train_minutes"]["values"])
+        lines.append(f"| {label} | {seeds} | {' | '.join(cells)} | {percent(gain, signed=True) if gain else '—'} | {minutes} |")
     lines.append("\nAccuracy in %, mean ± standard deviation over seeds (one seed: no spread). Every variant trains with "
-                 "the same recipe, budget and seeds; the gain column subtracts the `none` run of the same seed; minutes: training wall-clock.")
+                 "the same recipe, budget and seeds; the gain column subtracts the `none` run of the same seed; minutes: "
+                 "training wall-clock of each seed's run, which depends on the machine:")
+    lines += [f"- {machine}: {', '.join(runs)}" for machine, runs in machines_used(results).items()]
     return "\n".join(lines)
