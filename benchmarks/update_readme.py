@@ -128,7 +128,7 @@ def fast_recipe_runs() -> list[dict]:
     from dataclasses import replace
 
     from resdropnet.models.registry import MODEL_CONFIGS
-    from resdropnet.training.ablation import load_records, variant_label
+    from resdropnet.training.ablation import load_records, trained_on, variant_label
     from resdropnet.training.config import TrainConfig
 
     fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml")
@@ -147,7 +147,7 @@ def fast_recipe_table() -> str | None:
     for r in runs:
         private, minutes = r["private_test_accuracy"], r["train_wall_seconds"] / 60
         best = max(private.values())
-        lines.append(f"| {r['config']['seed']} | {r['epochs']} | {minutes:.0f} min | {r['machine']['cpu']}, {r['precision']} | "
+        lines.append(f"| {r['config']['seed']} | {r['epochs']} | {minutes:.0f} min | {trained_on(r)} | "
                      f"{r['public_test_accuracy']['none']:.2%} | {private['none']:.2%} | {private['flip']:.2%} | "
                      f"{'yes' if best >= 0.70 and minutes <= 120 else 'no'} |")
     note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per seed, each from the `benchmark.json` its run wrote, "

@@ -62,11 +62,16 @@ class StopAfterFirstEpoch(pl.Callback):
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(fer_cache, tmp_path):
-    train(small_config(fer_cache, tmp_path / "straight"))
+    straight = train(small_config(fer_cache, tmp_path / "straight"))
     train(small_config(fer_cache, tmp_path / "split"), callbacks=[StopAfterFirstEpoch()])
     assert read_checkpoint(tmp_path / "split" / "checkpoints" / "last.ckpt")["epoch"] == 0
-    train(small_config(fer_cache, tmp_path / "split"), resume=True)
+    split = train(small_config(fer_cache, tmp_path / "split"), resume=True)
     assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "split"))
+    # The wall-clock goes on across the resume, one segment (machine, precision, epochs) per start.
+    assert [s["epochs"] for s in straight["timing"]["segments"]] == [2]
+    assert [s["epochs"] for s in split["timing"]["segments"]] == [1, 1]
+    assert split["timing"]["train_wall_seconds"] == pytest.approx(sum(s["seconds"] for s in split["timing"]["segments"]))
+    assert split["timing"]["segments"][0]["machine"].endswith(f"({torch.backends.cpu.get_cpu_capability()})")
     from resdropnet.evaluation.plots import read_epoch_metrics
 
     assert [e for e, _ in read_epoch_metrics(tmp_path / "split" / "logs")["val_acc"]] == [0, 1]

@@ -108,6 +108,7 @@ def run_benchmark(report: dict) -> dict:
         "best_epoch": report["best_epoch"] + 1,
         "train_wall_seconds": report["timing"]["train_wall_seconds"],
         "precision": report["timing"]["precision"],
+        "segments": report["timing"].get("segments", []),
         "public_test_accuracy": {tta: m["accuracy"] for tta, m in report["val"].items()},
         "private_test_accuracy": {tta: m["accuracy"] for tta, m in report["test"].items()},
     }

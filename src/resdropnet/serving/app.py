@@ -112,8 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     body_limit = settings.max_upload_bytes * settings.max_batch + 64 * 1024
     # Uploads stay in memory: Starlette would spool files over 1 MiB to a temporary file on disk. No file
-    # can exceed body_limit, which BodySizeLimit enforces before the parser sees the bytes.
-    MultiPartParser.spool_max_size = body_limit + 1
+    # can exceed body_limit, which BodySizeLimit enforces before the parser sees the bytes. The setting is
+    # Starlette's, process-wide: with several apps in one process the largest limit holds for all.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, body_limit + 1)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -41,11 +41,19 @@ def summarise_runs(records: dict[int, dict]) -> dict:
     summary = {
         "seeds": seeds,
         "train_minutes": summarise([records[s]["train_wall_seconds"] / 60 for s in seeds]),
-        "trained_on": [f"{records[s]['machine']['cpu']}, {records[s]['precision']}" for s in seeds],
+        "trained_on": [trained_on(records[s]) for s in seeds],
     }
     for split in SPLITS:
         summary[split] = {t: summarise([records[s][f"{split}_accuracy"][t] for s in seeds]) for t in ttas}
     return summary
+
+
+def trained_on(record: dict) -> str:
+    """The machine(s) and precision a run trained on, from its segments where kept (a run may resume elsewhere)."""
+    segments = record.get("segments") or [{"machine": record["machine"]["cpu"], "precision": record["precision"]}]
+    parts = [f"{s['machine']}, {s['precision']}" + (f" ({s['epochs']} epochs)" if len(segments) > 1 else "")
+             for s in segments]
+    return " then ".join(parts)
 
 
 def run_directory(out: Path, label: str, seed: int) -> Path:

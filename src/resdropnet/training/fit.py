@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from resdropnet.system import cpu_has_bf16
+from resdropnet.system import cpu_has_bf16, machine_info
 from resdropnet.training.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from resdropnet.training.config import TrainConfig
 from resdropnet.training.datamodule import FerDataModule
@@ -34,25 +34,41 @@ def parse_devices(devices: str):
 
 
 class WallClock(Callback):
-    """Training wall-clock time, kept in checkpoints so a resumed run goes on counting."""
+    """Training wall-clock time, kept in checkpoints so a resumed run goes on counting.
+
+    Each start or resume opens a segment with its machine and precision: a run resumed on another machine says so.
+    """
 
     def __init__(self):
         self.elapsed = 0.0
         self.epoch_started = 0.0
+        self.segments = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.elapsed and not self.segments:  # resumed from a checkpoint written before segments were kept
+            self.segments.append({"machine": "unrecorded machine", "precision": "unrecorded", "seconds": self.elapsed,
+                                  "epochs": trainer.current_epoch})
+        cpu = machine_info()
+        self.segments.append({"machine": f"{cpu['cpu']} ({cpu['cpu_capability']})", "precision": str(trainer.precision),
+                              "seconds": 0.0, "epochs": 0})
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.epoch_started = time.perf_counter()
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and self.epoch_started:
-            self.elapsed += time.perf_counter() - self.epoch_started
+            seconds = time.perf_counter() - self.epoch_started
+            self.elapsed += seconds
+            self.segments[-1]["seconds"] += seconds
+            self.segments[-1]["epochs"] += 1
             self.epoch_started = 0.0
 
     def state_dict(self) -> dict:
-        return {"elapsed": self.elapsed}
+        return {"elapsed": self.elapsed, "segments": self.segments}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.elapsed = state_dict["elapsed"]
+        self.segments = state_dict.get("segments", [])  # checkpoints from before segments were kept
 
 
 def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer:
@@ -116,5 +132,6 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     from resdropnet.evaluation.report import finish_run
 
     clock = next(c for c in trainer.callbacks if isinstance(c, WallClock))
-    timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision}
+    timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision,
+              "segments": clock.segments}
     return finish_run(out, trainer.checkpoint_callback.best_model_path, datamodule, timing, cfg.report_tta.split(","))
