@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from resdropnet.training.ablation import ablation_table, summarise_records
+from resdropnet.training.ablation import ablation_table, load_records, summarise_records, trained_on, variant_label
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,6 @@ def fast_recipe_runs() -> list[dict]:
     from dataclasses import replace
 
     from resdropnet.models.registry import MODEL_CONFIGS
-    from resdropnet.training.ablation import load_records, trained_on, variant_label
     from resdropnet.training.config import TrainConfig
 
     fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml")
