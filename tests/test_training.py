@@ -77,6 +77,20 @@ def test_resume_gives_the_same_weights_as_a_straight_run(fer_cache, tmp_path):
     assert [e for e, _ in read_epoch_metrics(tmp_path / "split" / "logs")["val_acc"]] == [0, 1]
 
 
+class ValidationNeverImproves(pl.Callback):
+    """Reports chance-level val_acc after the first epoch, so that no later epoch writes a best checkpoint."""
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.current_epoch > 0:
+            trainer.callback_metrics["val_acc"] = torch.tensor(0.0)
+
+
+def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_path):
+    train(small_config(fer_cache, tmp_path / "run", epochs=3), callbacks=[ValidationNeverImproves()])
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["epoch"] == 0
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["epoch"] == 2
+
+
 def cli_train(fer_cache, out, *extra) -> list[str]:
     return [sys.executable, "-m", "resdropnet", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
             "--out", str(out), "--epochs", "3", "--batch-size", "64", "--subset", "4000", "--precision", "32", "--report-tta", "none",

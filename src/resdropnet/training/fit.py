@@ -74,7 +74,11 @@ class WallClock(Callback):
 def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer:
     callbacks = [
         *extra_callbacks,
-        ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_acc", mode="max", save_last=True),
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="best", monitor="val_acc", mode="max"),
+        # Lightning 2.6 writes save_last's last.ckpt only in epochs that also write a best checkpoint, so a
+        # stopped run could lose every epoch since its best one: the latest epoch gets a checkpoint of its own.
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                        enable_version_counter=False),
         LearningRateMonitor(logging_interval="epoch"),
         TQDMProgressBar(refresh_rate=10),
         WallClock(),
@@ -97,6 +101,10 @@ def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer
         num_sanity_val_steps=0,
         enable_model_summary=False,
     )
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str:
+    return next(c for c in trainer.checkpoint_callbacks if c.monitor == "val_acc").best_model_path
 
 
 def keep_previous_log(logs: Path) -> None:
@@ -134,4 +142,4 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     clock = next(c for c in trainer.callbacks if isinstance(c, WallClock))
     timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision,
               "segments": clock.segments}
-    return finish_run(out, trainer.checkpoint_callback.best_model_path, datamodule, timing, cfg.report_tta.split(","))
+    return finish_run(out, best_checkpoint(trainer), datamodule, timing, cfg.report_tta.split(","))
