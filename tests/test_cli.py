@@ -63,7 +63,9 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "resdropnet_t none" in printed and "resdropnet_t mid 0.2" in printed and "±" in printed
-    results = json.loads((out / "ablation.json").read_text())["results"]
+    payload = json.loads((out / "ablation.json").read_text())
+    assert payload["budget"]["epochs"] == 1 and "seed" not in payload["budget"] and "out" not in payload["budget"]
+    results = payload["results"]
     mid, none = results["resdropnet_t mid 0.2"], results["resdropnet_t none"]
     assert mid["seeds"] == [0, 1] and len(mid["private_test"]["flip"]["values"]) == 2
     gains = [m - n for m, n in zip(mid["private_test"]["flip"]["values"], none["private_test"]["flip"]["values"])]

@@ -139,7 +139,8 @@ def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: 
         if runs:
             results[label] = summarise_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": base.to_dict(), "results": results}
+    budget = {k: v for k, v in base.to_dict().items() if k not in NOT_RECIPE or k == "model_overrides"}
+    payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": budget, "results": results}
     (out / "ablation.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "ablation.md").write_text(ablation_table(results) + "\n")
     return results
