@@ -25,7 +25,8 @@ def load(name: str) -> dict | None:
 
 def provenance(result: dict, command: str) -> str:
     m = result["machine"]
-    return f"\n\n`{command}` on {m['cores']} cores of {m['cpu']}, torch {m['torch']}, {result['date']}."
+    capability = f" ({m['cpu_capability']})" if "cpu_capability" in m else ""  # recorded since 2026-11-25
+    return f"\n\n`{command}` on {m['cores']} cores of {m['cpu']}{capability}, torch {m['torch']}, {result['date']}."
 
 
 def data_load_table() -> str | None:
