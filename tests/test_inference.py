@@ -161,6 +161,24 @@ def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, caps
         assert report["accuracy"] == pytest.approx(card["onnx_int8"]["test_accuracy"], abs=0.002)
 
 
+def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import resdropnet.model_card
+
+    folder = tmp_path / "fast"
+    shutil.copytree(shipped_folder("fast"), folder)
+    (folder / "model.int8.onnx").unlink()
+    monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda name: folder)
+    assert main(["ship", "--name", "fast", "--int8-only", "--data", str(fer_cache)]) == 0
+    assert "fast: model.int8.onnx remade" in capsys.readouterr().out
+    int8 = json.loads((folder / "report.json").read_text())["onnx_int8"]
+    fp32 = json.loads((folder / "report.json").read_text())["test"]["none"]["accuracy"]
+    assert (folder / "model.int8.onnx").stat().st_size > 0
+    assert int8["test_accuracy"] == pytest.approx(fp32, abs=0.01) and int8["measured_on"]["cores"] >= 1
+    assert f"PrivateTest {int8['test_accuracy']:.2%} without TTA, measured on" in (folder / "MODEL_CARD.md").read_text()
+
+
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):
     photo, boxes, labels = photo_with_faces
     nested = tmp_path / "photos" / "trip" / "day1"
