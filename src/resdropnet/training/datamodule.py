@@ -18,7 +18,10 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     from resdropnet.evaluation.tta import predict_probabilities
     from resdropnet.weights import load_ensemble
 
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=torch.backends.mkldnn.is_available()):
+    from resdropnet.system import cpu_has_bf16
+
+    # bf16 only where the CPU has it natively: emulated bf16 on an AVX2 CPU is several times slower than fp32.
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_bf16()):
         probs = predict_probabilities(load_ensemble(weights), images, tta="flip")
     return probs.float().clamp_min(1e-8).log()
 
