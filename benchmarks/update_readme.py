@@ -10,7 +10,8 @@ import re
 import sys
 from pathlib import Path
 
-from resdropnet.training.ablation import ablation_table, load_records, summarise_records, trained_on, variant_label
+from resdropnet.training.ablation import ablation_table, load_records, resolved_variant_label, summarise_records, trained_on
+from resdropnet.system import cpu_label
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +26,7 @@ def load(name: str) -> dict | None:
 
 def provenance(result: dict, command: str) -> str:
     m = result["machine"]
-    capability = f" ({m['cpu_capability']})" if "cpu_capability" in m else ""  # recorded since 2026-11-25
-    return f"\n\n`{command}` on {m['cores']} cores of {m['cpu']}{capability}, torch {m['torch']}, {result['date']}."
+    return f"\n\n`{command}` on {m['cores']} cores of {cpu_label(m)}, torch {m['torch']}, {result['date']}."
 
 
 def data_load_table() -> str | None:
@@ -126,15 +126,10 @@ def serve_load_table() -> str | None:
 
 def fast_recipe_runs() -> list[dict]:
     """The kept ablation records of configs/fast.yaml's own variant: each is a from-scratch run of the fast recipe."""
-    from dataclasses import replace
-
-    from resdropnet.models.registry import MODEL_CONFIGS
     from resdropnet.training.config import TrainConfig
 
     fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml")
-    model = replace(MODEL_CONFIGS[fast.model], **fast.model_overrides)
-    label = variant_label(fast.model, {"drop_placement": model.drop_placement, "drop_rate": model.drop_rate})
-    runs = load_records(ABLATION_RUNS).get(label, {})
+    runs = load_records(ABLATION_RUNS).get(resolved_variant_label(fast.model, fast.model_overrides), {})
     return [runs[seed] for seed in sorted(runs)]
 
 

@@ -104,7 +104,8 @@ def test_records_of_different_recipes_are_not_summarised_together(tmp_path):
 def test_ablation_table_compares_each_model_with_its_own_no_dropout_run():
     def variant(accuracy):
         scores = {"none": summarise([accuracy]), "flip": summarise([accuracy])}
-        return {"seeds": [0], "train_minutes": summarise([1.0]), "public_test": scores, "private_test": scores}
+        return {"seeds": [0], "train_minutes": summarise([1.0]), "trained_on": ["test CPU, 32"], "public_test": scores,
+                "private_test": scores}
 
     results = {"resdropnet_t none": variant(0.60), "resdropnet_t mid 0.1": variant(0.61),
                "resdropnet_s none": variant(0.65), "resdropnet_s mid 0.1": variant(0.68)}

@@ -172,8 +172,8 @@ def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp
     monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda name: folder)
     assert main(["ship", "--name", "fast", "--int8-only", "--data", str(fer_cache)]) == 0
     assert "fast: model.int8.onnx remade" in capsys.readouterr().out
-    int8 = json.loads((folder / "report.json").read_text())["onnx_int8"]
-    fp32 = json.loads((folder / "report.json").read_text())["test"]["none"]["accuracy"]
+    report = json.loads((folder / "report.json").read_text())
+    int8, fp32 = report["onnx_int8"], report["test"]["none"]["accuracy"]
     assert (folder / "model.int8.onnx").stat().st_size > 0
     assert int8["test_accuracy"] == pytest.approx(fp32, abs=0.01) and int8["measured_on"]["cores"] >= 1
     assert f"PrivateTest {int8['test_accuracy']:.2%} without TTA, measured on" in (folder / "MODEL_CARD.md").read_text()

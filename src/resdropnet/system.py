@@ -31,5 +31,10 @@ def cpu_has_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def cpu_label(info: dict) -> str:
+    """The CPU of a machine_info() dict, with its vector capability where recorded (since 2026-11-25)."""
+    return f"{info['cpu']} ({info['cpu_capability']})" if info.get("cpu_capability") else info["cpu"]
+
+
 def machine_description() -> str:
     return f"{os.cpu_count()} cores of {cpu_model()}"

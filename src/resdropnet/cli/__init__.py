@@ -98,11 +98,9 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from resdropnet.model_card import ship
+    from resdropnet.model_card import quantize_shipped, ship
 
     if args.int8_only:
-        from resdropnet.model_card import quantize_shipped
-
         int8 = quantize_shipped(args.name, args.data)
         print(f"{args.name}: model.int8.onnx remade; PublicTest {int8['val_accuracy']:.2%}, PrivateTest {int8['test_accuracy']:.2%}")
         return 0

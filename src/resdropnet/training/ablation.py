@@ -69,9 +69,17 @@ def variant_label(model: str, overrides: dict) -> str:
     return f"{model} none" if placement == "none" else f"{model} {placement} {overrides['drop_rate']}"
 
 
+def resolved_variant_label(model: str, model_overrides: dict) -> str:
+    """The variant a run trained, its dropout taken from the registry where model_overrides leave it out."""
+    from resdropnet.models.registry import MODEL_CONFIGS
+
+    config = replace(MODEL_CONFIGS[model], **model_overrides)
+    return variant_label(model, {"drop_placement": config.drop_placement, "drop_rate": config.drop_rate})
+
+
 # Config fields that say where and how a run went, not what it trained: they may differ between records.
-NOT_RECIPE = ("seed", "out", "report_tta", "model_overrides", "data", "precision", "accelerator", "devices",
-              "num_nodes", "strategy", "threads")
+NOT_RECIPE = ("seed", "out", "report_tta", "data", "precision", "accelerator", "devices", "num_nodes", "strategy",
+              "threads")
 
 
 def load_records(records: Path) -> dict[str, dict[int, dict]]:
@@ -79,18 +87,16 @@ def load_records(records: Path) -> dict[str, dict[int, dict]]:
 
     The records must share one recipe but for the dropout and the seed: otherwise their means would not compare.
     """
-    from resdropnet.models.registry import MODEL_CONFIGS
     from resdropnet.models.resdropnet import PLACEMENTS
 
     found, recipes = {}, {}
     for path in sorted(records.glob("*/seed*.json")):
         record = json.loads(path.read_text())
         config = {**TrainConfig().to_dict(), **record["config"]}  # fields added since the run take their defaults
-        model = replace(MODEL_CONFIGS[config["model"]], **config["model_overrides"])
         shared = {k: v for k, v in config.items() if k not in NOT_RECIPE}
         shared["model_overrides"] = {k: v for k, v in config["model_overrides"].items() if not k.startswith("drop_")}
         recipes[path] = json.dumps(shared, sort_keys=True)
-        label = variant_label(config["model"], {"drop_placement": model.drop_placement, "drop_rate": model.drop_rate})
+        label = resolved_variant_label(config["model"], config["model_overrides"])
         found.setdefault(label, {})[config["seed"]] = record
     if len(set(recipes.values())) > 1:
         first = next(iter(recipes))
@@ -139,7 +145,7 @@ def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: 
         if runs:
             results[label] = summarise_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
-    budget = {k: v for k, v in base.to_dict().items() if k not in NOT_RECIPE or k == "model_overrides"}
+    budget = {k: v for k, v in base.to_dict().items() if k not in NOT_RECIPE}
     payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": budget, "results": results}
     (out / "ablation.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "ablation.md").write_text(ablation_table(results) + "\n")
@@ -167,7 +173,7 @@ def machines_used(results: dict) -> dict[str, list[str]]:
     """Which runs (variant and seed) trained on which machine and precision."""
     machines = {}
     for label, r in results.items():
-        for seed, machine in zip(r["seeds"], r.get("trained_on", ["unrecorded machine"] * len(r["seeds"]))):
+        for seed, machine in zip(r["seeds"], r["trained_on"]):
             machines.setdefault(machine, []).append(f"{label} seed {seed}")
     return machines
 

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from resdropnet.system import cpu_has_bf16, machine_info
+from resdropnet.system import cpu_has_bf16, cpu_label, machine_info
 from resdropnet.training.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from resdropnet.training.config import TrainConfig
 from resdropnet.training.datamodule import FerDataModule
@@ -40,16 +40,17 @@ class WallClock(Callback):
     """
 
     def __init__(self):
-        self.elapsed = 0.0
         self.epoch_started = 0.0
         self.segments = []
 
+    @property
+    def elapsed(self) -> float:
+        return sum(segment["seconds"] for segment in self.segments)
+
     def on_train_start(self, trainer, pl_module) -> None:
-        if self.elapsed and not self.segments:  # resumed from a checkpoint written before segments were kept
-            self.segments.append({"machine": "unrecorded machine", "precision": "unrecorded", "seconds": self.elapsed,
-                                  "epochs": trainer.current_epoch})
-        cpu = machine_info()
-        self.segments.append({"machine": f"{cpu['cpu']} ({cpu['cpu_capability']})", "precision": str(trainer.precision),
+        if self.segments and self.segments[-1]["epochs"] is None:  # the legacy segment load_state_dict made
+            self.segments[-1]["epochs"] = trainer.current_epoch
+        self.segments.append({"machine": cpu_label(machine_info()), "precision": str(trainer.precision),
                               "seconds": 0.0, "epochs": 0})
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
@@ -57,18 +58,19 @@ class WallClock(Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and self.epoch_started:
-            seconds = time.perf_counter() - self.epoch_started
-            self.elapsed += seconds
-            self.segments[-1]["seconds"] += seconds
+            self.segments[-1]["seconds"] += time.perf_counter() - self.epoch_started
             self.segments[-1]["epochs"] += 1
             self.epoch_started = 0.0
 
     def state_dict(self) -> dict:
-        return {"elapsed": self.elapsed, "segments": self.segments}
+        return {"segments": self.segments}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.elapsed = state_dict["elapsed"]
-        self.segments = state_dict.get("segments", [])  # checkpoints from before segments were kept
+        if "segments" in state_dict:
+            self.segments = state_dict["segments"]
+        else:  # a checkpoint from before segments were kept: its time, machine unknown, epochs filled in on start
+            self.segments = [{"machine": "unrecorded machine", "precision": "unrecorded",
+                              "seconds": state_dict["elapsed"], "epochs": None}]
 
 
 def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer:
