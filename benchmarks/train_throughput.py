@@ -3,6 +3,7 @@
 One step = batched augmentation + forward + backward + optimiser step, channels_last, as in training.
 
     python benchmarks/train_throughput.py [--steps 6] [--batch-size 128]
+    python benchmarks/train_throughput.py --device cuda --steps 50   # writes train_throughput_cuda.json
 """
 
 import argparse
@@ -17,25 +18,34 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result  # noqa: E402
 
 from resdropnet.models import count_macs, count_parameters, create_model, list_models  # noqa: E402
+from resdropnet.system import device_label  # noqa: E402
 from resdropnet.training.augment import BatchAugment  # noqa: E402
 
 
-def images_per_second(name: str, precision: str, batch_size: int, steps: int, warmup: int = 2) -> float:
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def images_per_second(name: str, precision: str, batch_size: int, steps: int, device: torch.device,
+                      warmup: int = 2) -> float:
     torch.manual_seed(0)
-    model = create_model(name).to(memory_format=torch.channels_last).train()
+    model = create_model(name).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     augment = BatchAugment(1.0)
-    images = torch.randint(0, 256, (batch_size, 48, 48), dtype=torch.uint8)
-    labels = torch.randint(0, 7, (batch_size,))
+    images = torch.randint(0, 256, (batch_size, 48, 48), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 7, (batch_size,), device=device)
     for step in range(warmup + steps):
         if step == warmup:
+            synchronize(device)
             started = time.perf_counter()
         batch = augment(images).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = F.cross_entropy(model(batch), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    synchronize(device)
     return batch_size * steps / (time.perf_counter() - started)
 
 
@@ -43,17 +53,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (its own JSON)")
     args = parser.parse_args()
+    device = torch.device(args.device)
     # Twins share their architecture's speed: dropout costs nothing measurable, so time each architecture once.
     rows = []
     for name in [n for n in list_models() if not n.endswith("_nodrop")]:
         model = create_model(name)
         row = {"model": name, "params": count_parameters(model), "mflops": 2 * count_macs(model) / 1e6}
         for precision in ("fp32", "bf16"):
-            row[f"{precision}_images_per_s"] = images_per_second(name, precision, args.batch_size, args.steps)
+            row[f"{precision}_images_per_s"] = images_per_second(name, precision, args.batch_size, args.steps, device)
             print(name, precision, f"{row[f'{precision}_images_per_s']:.1f} images/s", flush=True)
         rows.append(row)
-    write_result("train_throughput", {"batch_size": args.batch_size, "steps": args.steps, "rows": rows})
+    name = "train_throughput" if device.type == "cpu" else f"train_throughput_{device.type}"
+    write_result(name, {"device": device_label(device), "batch_size": args.batch_size, "steps": args.steps, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -59,6 +59,16 @@ def test_short_run_learns_and_beats_chance(fer_cache, tmp_path):
     assert (tmp_path / "run" / "tensorboard").is_dir()
 
 
+def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
+    from resdropnet.model_card import training_machine
+    from resdropnet.system import machine_description
+
+    segments = [{"machine": "AMD EPYC (AVX2)"}, {"machine": "NVIDIA H100 80GB HBM3"}, {"machine": "NVIDIA H100 80GB HBM3"},
+                {"machine": "AMD EPYC (AVX2)"}]
+    assert training_machine({"segments": segments}) == "AMD EPYC (AVX2) then NVIDIA H100 80GB HBM3 then AMD EPYC (AVX2)"
+    assert training_machine({"train_wall_seconds": 1.0}) == machine_description()  # a run from before segments
+
+
 class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         trainer.should_stop = True

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from itertools import groupby
 from pathlib import Path
 
 from resdropnet.evaluation.report import evaluate_deployed, report_markdown
@@ -25,6 +26,12 @@ LIMITS = """\
 def measured_on(int8: dict) -> str:
     machine = int8.get("measured_on")
     return f", measured on {machine['cores']} cores of {cpu_label(machine)}" if machine else ""
+
+
+def training_machine(timing: dict) -> str:
+    """Where a run trained, from its wall-clock segments (the run may have trained elsewhere than it ships from)."""
+    machines = [machine for machine, _ in groupby(segment["machine"] for segment in timing.get("segments", []))]
+    return " then ".join(machines) if machines else machine_description()
 
 
 def model_card(report: dict, command: str, machine: str, name: str = "default") -> str:
@@ -80,7 +87,7 @@ def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
         if (run_dir / plot).exists():
             shutil.copyfile(run_dir / plot, folder / plot)
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
-              "machine": machine_description(), "onnx_max_abs_difference": export["max_abs_difference"]}
+              "machine": training_machine(report["timing"]), "onnx_max_abs_difference": export["max_abs_difference"]}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     quantize_shipped(name, report["config"]["data"])
     return weights

@@ -21,8 +21,11 @@ def machine_info() -> dict:
         return {**info, "torch": None}
     # The CPU's vector extensions decide whether bf16 autocast runs natively (AVX512-BF16, AMX) or falls back to fp32:
     # a 2-3x difference in training time between two "2-core AMD EPYC" machines.
-    return {**info, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+    info = {**info, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16": cpu_has_bf16()}
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
 
 
 def cpu_has_bf16() -> bool:
@@ -38,3 +41,11 @@ def cpu_label(info: dict) -> str:
 
 def machine_description() -> str:
     return f"{os.cpu_count()} cores of {cpu_model()}"
+
+
+def device_label(device, world_size: int = 1) -> str:
+    """What a torch device computes on: the GPU's name for CUDA, else the CPU with its capability."""
+    import torch
+
+    label = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else cpu_label(machine_info())
+    return f"{world_size} x {label}" if world_size > 1 else label

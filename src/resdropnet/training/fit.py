@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from resdropnet.system import cpu_has_bf16, cpu_label, machine_info
+from resdropnet.system import cpu_has_bf16, device_label
 from resdropnet.training.checkpoints import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from resdropnet.training.config import TrainConfig
 from resdropnet.training.datamodule import FerDataModule
@@ -50,8 +50,8 @@ class WallClock(Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if self.segments and self.segments[-1]["epochs"] is None:  # the legacy segment load_state_dict made
             self.segments[-1]["epochs"] = trainer.current_epoch
-        self.segments.append({"machine": cpu_label(machine_info()), "precision": str(trainer.precision),
-                              "seconds": 0.0, "epochs": 0})
+        self.segments.append({"machine": device_label(pl_module.device, trainer.world_size),
+                              "precision": str(trainer.precision), "seconds": 0.0, "epochs": 0})
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.epoch_started = time.perf_counter()
