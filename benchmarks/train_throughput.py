@@ -54,18 +54,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (its own JSON)")
+    parser.add_argument("--models", default="", help="comma-separated architectures (default: all)")
+    parser.add_argument("--name", default="", help="result name (default: train_throughput[_DEVICE])")
     args = parser.parse_args()
     device = torch.device(args.device)
     # Twins share their architecture's speed: dropout costs nothing measurable, so time each architecture once.
     rows = []
-    for name in [n for n in list_models() if not n.endswith("_nodrop")]:
+    names = args.models.split(",") if args.models else [n for n in list_models() if not n.endswith("_nodrop")]
+    for name in names:
         model = create_model(name)
         row = {"model": name, "params": count_parameters(model), "mflops": 2 * count_macs(model) / 1e6}
         for precision in ("fp32", "bf16"):
             row[f"{precision}_images_per_s"] = images_per_second(name, precision, args.batch_size, args.steps, device)
             print(name, precision, f"{row[f'{precision}_images_per_s']:.1f} images/s", flush=True)
         rows.append(row)
-    name = "train_throughput" if device.type == "cpu" else f"train_throughput_{device.type}"
+    name = args.name or ("train_throughput" if device.type == "cpu" else f"train_throughput_{device.type}")
     write_result(name, {"device": device_label(device), "batch_size": args.batch_size, "steps": args.steps, "rows": rows})
 
 
