@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STAGE=${RESDROPNET_STAGE:-/tmp/resdropnet-device}
 mkdir -p "$STAGE/site"
-for part in .device/part*; do
+for part in "${PACK:-.device}"/part*; do
     [ -d "$part" ] && cp -r "$part"/. "$STAGE/"
 done
 if ! python3 -c "import kornia" 2> /dev/null && [ ! -e "$STAGE/site/.installed" ]; then
