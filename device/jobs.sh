@@ -6,7 +6,8 @@
 # each accurate variant's weights.
 #   device/run.sh bash device/jobs.sh
 # Environment: SEEDS (ablation seeds, default 1,2), PLACEMENTS (default "none mid post"), VARIANTS
-# (accurate variants, default all three), EPOCHS_ACCURATE (default: the config's), LIMIT (default 540 s),
+# (accurate variants, default all three), EPOCHS_ACCURATE (default: the config's), LIMIT (default 480 s,
+# so that staging, runs and packing stay inside the call's 600 s),
 # EXTRA (flags for every run; a dry run on a CPU: EXTRA="--accelerator cpu --subset 300 --epochs 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 STAGE=${RESDROPNET_STAGE:-/tmp/resdropnet-device}
 DATA=${DATA:-$STAGE/cache}
 RUNS=$STAGE/runs
-LIMIT=${LIMIT:-540}
+LIMIT=${LIMIT:-480}
 EXTRA=${EXTRA:-}
 declare -A VARIANT_FLAGS=([accurate]="" [accurate_cutmix]="--mix cutmix" [accurate_mixup]="--mix mixup")
 mkdir -p "$RUNS"
