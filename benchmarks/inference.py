@@ -1,6 +1,8 @@
 """Inference speed of the shipped model, face detectors compared, and the core install's cold start.
 
     python benchmarks/inference.py            # writes benchmarks/results/inference.json
+    python benchmarks/inference.py --classifier-only   # this CPU's classifier rows alone:
+                                              # results/inference_classifier_<capability>.json (another CPU kind)
 
 Classifier: faces/s at batch 1 and 64, per shipped model, onnxruntime int8 / fp32 vs torch, 1 and 2 threads.
 End to end: median and p95 latency of EmotionRecognizer.predict on a 640x480 photo with one face
@@ -26,6 +28,7 @@ from common import FER_ZIP, write_result  # noqa: E402
 from resdropnet.evaluation.photos import compose_photo, match_faces  # noqa: E402
 from resdropnet.faces import DEFAULT_DETECTOR, create_detector  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
+from resdropnet.system import machine_info  # noqa: E402
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder  # noqa: E402
 
 DETECTORS = ("haar", "haar-full", "haar-alt2")
@@ -160,8 +163,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=150, help="composed photos for the detector comparison")
     parser.add_argument("--runs", type=int, default=200, help="end-to-end predictions per detector")
+    parser.add_argument("--classifier-only", action="store_true",
+                        help="classifier faces/s alone, kept per CPU capability beside the full result")
     args = parser.parse_args()
     faces = test_faces(max(64, 2 * args.photos))
+    if args.classifier_only:
+        capability = machine_info()["cpu_capability"].lower()
+        write_result(f"inference_classifier_{capability}", {"classifier": classifier_rows(faces)})
+        return
     photo = one_face_photo(faces)
     write_result("inference", {
         "fer2013": FER_ZIP.is_file(),

@@ -83,15 +83,20 @@ def results_table() -> str | None:
     return "\n".join(lines).rstrip()
 
 
+def classifier_rates(rows: list[dict]) -> list[str]:
+    lines = ["| model | backend | threads | batch 1 faces/s | batch 64 faces/s |", "|---|---|---|---|---|"]
+    rates = {(row["weights"], row["backend"], row["threads"], row["batch"]): row["faces_per_s"] for row in rows}
+    for weights, backend, threads in dict.fromkeys((w, b, t) for w, b, t, _ in rates):
+        lines.append(f"| {weights} | {backend} | {threads} | {rates[(weights, backend, threads, 1)]:,.0f} | "
+                     f"{rates[(weights, backend, threads, 64)]:,.0f} |")
+    return lines
+
+
 def classifier_table() -> str | None:
     r = load("inference")
     if not r:
         return None
-    lines = ["| model | backend | threads | batch 1 faces/s | batch 64 faces/s |", "|---|---|---|---|---|"]
-    rates = {(row["weights"], row["backend"], row["threads"], row["batch"]): row["faces_per_s"] for row in r["classifier"]}
-    for weights, backend, threads in dict.fromkeys((w, b, t) for w, b, t, _ in rates):
-        lines.append(f"| {weights} | {backend} | {threads} | {rates[(weights, backend, threads, 1)]:,.0f} | "
-                     f"{rates[(weights, backend, threads, 64)]:,.0f} |")
+    lines = classifier_rates(r["classifier"])
     lines += ["", "| model | backend | detector | end-to-end median ms | p95 ms |", "|---|---|---|---|---|"]
     lines += [f"| {row['weights']} | {row['backend']} | {row['detector']} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} |"
               for row in r["end_to_end"]]
@@ -100,6 +105,16 @@ def classifier_table() -> str | None:
                  f"{cold['process_wall_s_median']:.2f} s for the whole process (interpreter, imports, model load, "
                  f"detection and prediction on one 640x480 JPEG), peak resident memory {cold['max_rss_mb_median']:.0f} MB.")
     return "\n".join(lines) + provenance(r, "python benchmarks/inference.py")
+
+
+def classifier_other_cpus_table() -> str | None:
+    """The classifier rows measured on other kinds of CPU (`inference.py --classifier-only`), one table each."""
+    tables = [(r, classifier_rates(r["classifier"])) for path in sorted(RESULTS.glob("inference_classifier_*.json"))
+              if (r := json.loads(path.read_text()))]
+    if not tables:
+        return None
+    return "\n\n".join("\n".join(lines) + provenance(r, "python benchmarks/inference.py --classifier-only")
+                       for r, lines in tables)
 
 
 def detectors_table() -> str | None:
@@ -160,7 +175,8 @@ def ablation_results_table() -> str | None:
 
 
 TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results": results_table,
-          "classifier": classifier_table, "detectors": detectors_table, "serve_load": serve_load_table,
+          "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
+          "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "ablation": ablation_results_table}
 
 
