@@ -109,12 +109,9 @@ def classifier_table() -> str | None:
 
 def classifier_other_cpus_table() -> str | None:
     """The classifier rows measured on other kinds of CPU (`inference.py --classifier-only`), one table each."""
-    tables = [(r, classifier_rates(r["classifier"])) for path in sorted(RESULTS.glob("inference_classifier_*.json"))
-              if (r := json.loads(path.read_text()))]
-    if not tables:
-        return None
-    return "\n\n".join("\n".join(lines) + provenance(r, "python benchmarks/inference.py --classifier-only")
-                       for r, lines in tables)
+    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("inference_classifier_*.json"))]
+    return "\n\n".join("\n".join(classifier_rates(r["classifier"])) + provenance(r, "python benchmarks/inference.py "
+                       "--classifier-only") for r in results) or None
 
 
 def detectors_table() -> str | None:
