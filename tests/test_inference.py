@@ -179,6 +179,30 @@ def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp
     assert f"PrivateTest {int8['test_accuracy']:.2%} without TTA, measured on" in (folder / "MODEL_CARD.md").read_text()
 
 
+def test_ship_a_run_that_trained_elsewhere_with_local_data(fer_cache, tmp_path, monkeypatch, capsys):
+    """A run from a lent GPU names its data path there; ship calibrates and measures on --data here instead."""
+    import shutil
+
+    import resdropnet.model_card
+
+    run = tmp_path / "gpu_run"
+    run.mkdir()
+    shutil.copyfile(shipped_folder("fast") / "model.safetensors", run / "model.safetensors")
+    report = json.loads((shipped_folder("fast") / "report.json").read_text())
+    report["config"]["data"] = "/tmp/resdropnet-device/cache-not-here"
+    report["timing"]["segments"] = [{"machine": "NVIDIA H100 80GB HBM3", "precision": "bf16-mixed",
+                                     "seconds": 300.0, "epochs": report["timing"]["epochs"]}]
+    (run / "report.json").write_text(json.dumps(report))
+    folder = tmp_path / "shipped"
+    monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda name: folder)
+    assert main(["ship", str(run), "--name", "fast", "--command", "resdropnet train ...", "--data", str(fer_cache)]) == 0
+    shipped = json.loads((folder / "report.json").read_text())
+    assert shipped["machine"] == "NVIDIA H100 80GB HBM3"
+    assert shipped["onnx_int8"]["test_accuracy"] == pytest.approx(report["test"]["none"]["accuracy"], abs=0.01)
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "(bf16-mixed) on NVIDIA H100 80GB HBM3" in card and "resdropnet train ..." in card
+
+
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):
     photo, boxes, labels = photo_with_faces
     nested = tmp_path / "photos" / "trip" / "day1"

@@ -75,8 +75,11 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
     ])
 
 
-def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
-    """Copies run_dir's weights, their ONNX exports (fp32, int8) and report into the package's folder for name."""
+def ship(run_dir: str | Path, command: str, name: str = "default", data: str | Path | None = None) -> Path:
+    """Copies run_dir's weights, their ONNX exports (fp32, int8) and report into the package's folder for name.
+
+    data: the FER2013 source that calibrates and measures the int8 copy; by default the run's own.
+    """
     run_dir, folder = Path(run_dir), shipped_folder(name)
     report = json.loads((run_dir / "report.json").read_text())
     folder.mkdir(parents=True, exist_ok=True)
@@ -89,7 +92,7 @@ def ship(run_dir: str | Path, command: str, name: str = "default") -> Path:
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
               "machine": training_machine(report["timing"]), "onnx_max_abs_difference": export["max_abs_difference"]}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    quantize_shipped(name, report["config"]["data"])
+    quantize_shipped(name, data or report["config"]["data"])
     return weights
 
 

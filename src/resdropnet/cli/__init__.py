@@ -106,7 +106,7 @@ def cmd_ship(args) -> int:
         return 0
     if not (args.run_dir and args.command):
         raise SystemExit("resdropnet ship: RUN_DIR and --command are required (or --int8-only)")
-    print(f"shipped {ship(args.run_dir, args.command, args.name)}")
+    print(f"shipped {ship(args.run_dir, args.command, args.name, args.data)}")
     return 0
 
 
@@ -234,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     ship_parser.add_argument("--command", help="the exact command that trained the run, for the model card")
     ship_parser.add_argument("--int8-only", action="store_true",
                              help="only remake the shipped model's int8 ONNX from its model.onnx, calibrated on --data")
-    ship_parser.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 source for --int8-only")
+    ship_parser.add_argument("--data", default="../shared/data/fer2013.zip",
+                             help="FER2013 source to calibrate and measure the int8 model on (a run trained on "
+                                  "another machine names a data path that is not here)")
     ship_parser.set_defaults(handler=cmd_ship)
     add_inference_commands(commands)
 
