@@ -2,7 +2,7 @@
 # On the lent GPU machine, once device/run.sh has staged the data: the ablation's remaining seeds and the
 # accurate recipe's variants, all at once on the one GPU (one small job leaves most of it idle). Each
 # finished ablation run leaves its record in benchmarks/results/ablation_runs; a run still going at LIMIT
-# seconds is killed and leaves none. Results go to $OUT: results.tgz (records, reports, logs, plots) and
+# seconds gets SIGTERM (Lightning stops after the batch and raises: no record), SIGKILL 20 s later. Results go to $OUT: results.tgz (records, reports, logs, plots) and
 # each accurate variant's weights.
 #   device/run.sh bash device/jobs.sh
 # Environment: SEEDS (ablation seeds, default 1,2), PLACEMENTS (default "none mid post"), VARIANTS
@@ -22,14 +22,14 @@ mkdir -p "$RUNS"
 export OMP_NUM_THREADS=1  # many processes share 16 cores; the GPU does the work
 
 for placement in ${PLACEMENTS:-none mid post}; do
-    timeout "$LIMIT" python3 -m resdropnet ablate --config configs/fast.yaml --data "$DATA" --rates 0.1 \
+    timeout -k 20 "$LIMIT" python3 -m resdropnet ablate --config configs/fast.yaml --data "$DATA" --rates 0.1 \
         --placements "$placement" --seeds "${SEEDS:-1,2}" --ablation-out "$RUNS/ablation" \
         --records benchmarks/results/ablation_runs $EXTRA > "$RUNS/ablate_$placement.log" 2>&1 &
 done
 # Lightning's max_time ends a variant gracefully (best checkpoint reported) 60 s before the hard limit.
 max_time=$(printf '00:00:%02d:%02d' $(((LIMIT - 60) / 60)) $(((LIMIT - 60) % 60)))
 for variant in ${VARIANTS:-accurate accurate_cutmix accurate_mixup}; do
-    timeout "$LIMIT" python3 -m resdropnet train --config configs/accurate.yaml --data "$DATA" --out "$RUNS/$variant" \
+    timeout -k 20 "$LIMIT" python3 -m resdropnet train --config configs/accurate.yaml --data "$DATA" --out "$RUNS/$variant" \
         --max-time "$max_time" ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE} ${VARIANT_FLAGS[$variant]} $EXTRA \
         > "$RUNS/$variant.log" 2>&1 &
 done
