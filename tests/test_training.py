@@ -66,7 +66,9 @@ def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
     segments = [{"machine": "AMD EPYC (AVX2)"}, {"machine": "NVIDIA H100 80GB HBM3"}, {"machine": "NVIDIA H100 80GB HBM3"},
                 {"machine": "AMD EPYC (AVX2)"}]
     assert training_machine({"segments": segments}) == "AMD EPYC (AVX2) then NVIDIA H100 80GB HBM3 then AMD EPYC (AVX2)"
-    assert training_machine({"train_wall_seconds": 1.0}) == machine_description()  # a run from before segments
+    # A run from before segments: this machine, with its CPU capability.
+    assert training_machine({"train_wall_seconds": 1.0}) == machine_description()
+    assert machine_description().endswith(f"({torch.backends.cpu.get_cpu_capability()})")
 
 
 class StopAfterFirstEpoch(pl.Callback):

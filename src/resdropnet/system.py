@@ -40,7 +40,7 @@ def cpu_label(info: dict) -> str:
 
 
 def machine_description() -> str:
-    return f"{os.cpu_count()} cores of {cpu_model()}"
+    return f"{os.cpu_count()} cores of {cpu_label(machine_info())}"
 
 
 def device_label(device, world_size: int = 1) -> str:
