@@ -7,7 +7,7 @@ from pathlib import Path
 
 from resdropnet.evaluation.report import evaluate_deployed, report_markdown
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
-from resdropnet.system import cpu_label, machine_description, machine_info
+from resdropnet.system import machine_description, machine_info
 from resdropnet.weights import shipped_folder
 
 LIMITS = """\
@@ -25,7 +25,7 @@ LIMITS = """\
 
 def measured_on(int8: dict) -> str:
     machine = int8.get("measured_on")
-    return f", measured on {machine['cores']} cores of {cpu_label(machine)}" if machine else ""
+    return f", measured on {machine_description(machine)}" if machine else ""
 
 
 def training_machine(timing: dict) -> str:

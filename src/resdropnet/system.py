@@ -39,8 +39,10 @@ def cpu_label(info: dict) -> str:
     return f"{info['cpu']} ({info['cpu_capability']})" if info.get("cpu_capability") else info["cpu"]
 
 
-def machine_description() -> str:
-    return f"{os.cpu_count()} cores of {cpu_label(machine_info())}"
+def machine_description(info: dict | None = None) -> str:
+    """'N cores of CPU (capability)' for a machine_info() dict, this machine's by default."""
+    info = info or machine_info()
+    return f"{info['cores']} cores of {cpu_label(info)}"
 
 
 def device_label(device, world_size: int = 1) -> str:
