@@ -152,7 +152,8 @@ def test_ddp_with_two_cpu_processes(fer_cache, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PL_DISABLE_FORK": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "world_size=2" in result.stderr or "GLOBAL_RANK: 1" in result.stderr + result.stdout
-    assert (out / "report.json").exists()
+    segments = json.loads((out / "report.json").read_text())["timing"]["segments"]
+    assert segments[0]["machine"].endswith(", 2 processes")  # one CPU shared, not "2 x CPU"
 
 
 def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, tmp_path):

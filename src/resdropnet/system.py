@@ -49,5 +49,9 @@ def device_label(device, world_size: int = 1) -> str:
     """What a torch device computes on: the GPU's name for CUDA, else the CPU with its capability."""
     import torch
 
-    label = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else cpu_label(machine_info())
-    return f"{world_size} x {label}" if world_size > 1 else label
+    if torch.device(device).type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{world_size} x {name}" if world_size > 1 else name
+    # CPU DDP processes share the one CPU: "2 x CPU" would read as two machines.
+    label = cpu_label(machine_info())
+    return f"{label}, {world_size} processes" if world_size > 1 else label
