@@ -216,3 +216,17 @@ def test_metrics_equal_a_hand_computation():
         if in_bin.any():
             ece += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
     assert metrics["ece"] == pytest.approx(ece, abs=1e-6)
+
+
+def test_a_cpu_run_on_fewer_threads_than_cores_says_so(monkeypatch):
+    from resdropnet.system import cpu_label, device_label, machine_info
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert device_label("cpu") == f"{cpu_label(machine_info())}, 1 of 4 threads"
+        torch.set_num_threads(4)
+        assert device_label("cpu") == cpu_label(machine_info())
+    finally:
+        torch.set_num_threads(threads)
