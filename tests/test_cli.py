@@ -112,3 +112,15 @@ def test_ablation_table_compares_each_model_with_its_own_no_dropout_run():
     rows = {line.split(" | ")[0].strip("| "): line for line in ablation_table(results).splitlines()[2:6]}
     assert "| +1.00 |" in rows["resdropnet_t mid 0.1"] and "| +3.00 |" in rows["resdropnet_s mid 0.1"]
     assert "| — |" in rows["resdropnet_s none"]
+
+
+def test_a_run_resumed_on_the_same_machine_trained_on_one_machine():
+    from resdropnet.training.ablation import trained_on
+
+    def segment(machine, precision, epochs):
+        return {"machine": machine, "precision": precision, "seconds": 60.0 * epochs, "epochs": epochs}
+
+    cpu = [segment("AMD EPYC (AVX2)", "32-true", 5), segment("AMD EPYC (AVX2)", "32-true", 4)]
+    assert trained_on({"segments": cpu}) == "AMD EPYC (AVX2), 32-true"
+    moved = [*cpu, segment("NVIDIA H100", "bf16-mixed", 1)]
+    assert trained_on({"segments": moved}) == "AMD EPYC (AVX2), 32-true (9 epochs) then NVIDIA H100, bf16-mixed (1 epoch)"

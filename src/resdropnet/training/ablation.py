@@ -4,6 +4,7 @@ import json
 import statistics
 import time
 from dataclasses import replace
+from itertools import groupby
 from pathlib import Path
 
 from resdropnet.system import machine_info
@@ -51,9 +52,12 @@ def summarise_runs(records: dict[int, dict]) -> dict:
 def trained_on(record: dict) -> str:
     """The machine(s) and precision a run trained on, from its segments where kept (a run may resume elsewhere)."""
     segments = record.get("segments") or [{"machine": record["machine"]["cpu"], "precision": record["precision"]}]
-    parts = [f"{s['machine']}, {s['precision']}" + (f" ({s['epochs']} epochs)" if len(segments) > 1 else "")
-             for s in segments]
-    return " then ".join(parts)
+    # A run stopped and resumed on the same kind of machine is one stretch, however many times it resumed.
+    stretches = [(place, sum(s.get("epochs") or 0 for s in group))
+                 for place, group in groupby(segments, key=lambda s: f"{s['machine']}, {s['precision']}")]
+    if len(stretches) == 1:
+        return stretches[0][0]
+    return " then ".join(f"{place} ({epochs} epoch{'s' if epochs != 1 else ''})" for place, epochs in stretches)
 
 
 def run_directory(out: Path, label: str, seed: int) -> Path:
