@@ -2,8 +2,8 @@
 # On the lent GPU machine, once device/run.sh has staged the data: the ablation's remaining seeds and the
 # accurate recipe's variants, all at once on the one GPU (one small job leaves most of it idle). Each
 # finished ablation run leaves its record in benchmarks/results/ablation_runs; a run still going at LIMIT
-# seconds gets SIGTERM (Lightning stops after the batch and raises: no record), SIGKILL 20 s later. Results go to $OUT: results.tgz (records, reports, logs, plots) and
-# each accurate variant's weights.
+# seconds gets SIGTERM (Lightning stops after the batch and raises: no record), SIGKILL 20 s later.
+# Results go to $OUT: results.tgz (records, reports, logs, plots) and each accurate variant's weights.
 #   device/run.sh bash device/jobs.sh
 # Environment: SEEDS (ablation seeds, default 1,2), PLACEMENTS (default "none mid post"), VARIANTS
 # (accurate variants, default all three), EPOCHS_ACCURATE (default: the config's), LIMIT (default 480 s,
