@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # On the lent GPU machine: training images/s of the fast and accurate recipes' architectures, alone and as
-# four processes sharing the GPU (jobs.sh runs several at once), to size jobs.sh's epochs. JSON to $OUT.
+# four processes sharing the GPU (jobs.sh runs several at once), to size jobs.sh's epochs. JSON to $OUT and the stage.
 #   device/run.sh bash device/probe.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
-python3 benchmarks/train_throughput.py --device cuda --steps 50 --models resdropnet_s,resdropnet_m
+python3 benchmarks/train_throughput.py --device cuda --steps 100 --models resdropnet_s,resdropnet_m
 for i in 1 2 3 4; do
-    python3 benchmarks/train_throughput.py --device cuda --steps 50 --models resdropnet_s --name "train_throughput_cuda_x4_$i" &
+    python3 benchmarks/train_throughput.py --device cuda --steps 300 --models resdropnet_s --name "train_throughput_cuda_x4_$i" &
 done
 wait
 cp benchmarks/results/train_throughput_cuda*.json "$OUT/"
+# jobs.sh, in a later call on this warm machine, plans its epochs from these (plan_epochs.py).
+mkdir -p "${RESDROPNET_STAGE:-/tmp/resdropnet-device}/probe"
+cp benchmarks/results/train_throughput_cuda*.json "${RESDROPNET_STAGE:-/tmp/resdropnet-device}/probe/"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv || true

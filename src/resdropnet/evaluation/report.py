@@ -59,11 +59,17 @@ def metrics_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_modes=TTA_MODES) -> dict:
-    """Exports the best checkpoint's weights and writes report.json, report.md, benchmark.json and plots into out."""
+def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_modes=TTA_MODES,
+               device: torch.device | str = "cpu") -> dict:
+    """Exports the best checkpoint's weights and writes report.json, report.md, benchmark.json and plots into out.
+
+    device: where the report's predictions run, the training device: on a GPU machine's single CPU thread
+    per process, a ten-crop report would take minutes.
+    """
     from resdropnet.weights import save_model
 
     model, checkpoint = model_from_checkpoint(best_checkpoint)
+    model.to(device)
     config = checkpoint["hyper_parameters"]["config"]
     splits = {}
     for split in ("val", "test"):
@@ -78,7 +84,7 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
         "val": splits["val"],
         "test": splits["test"],
     }
-    save_model(model, out / "model.safetensors", {
+    save_model(model.cpu(), out / "model.safetensors", {
         "model_name": config["model"],
         "val_accuracy": splits["val"]["none"]["accuracy"],
         "test_accuracy": splits["test"]["none"]["accuracy"],

@@ -27,9 +27,10 @@ def predict_probabilities(model, images, tta: str = "none", batch_size: int = 51
     """images: uint8 N x 48 x 48 (tensor or array); returns float N x classes."""
     images = torch.as_tensor(images)
     model.eval()
+    device = next(model.parameters()).device
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].unsqueeze(1).float().div(255)
+        batch = images[start : start + batch_size].to(device).unsqueeze(1).float().div(255)
         probs = torch.stack([F.softmax(model(view).float(), dim=1) for view in views(batch, tta)]).mean(0)
-        outputs.append(probs)
+        outputs.append(probs.cpu())
     return torch.cat(outputs)

@@ -144,4 +144,5 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     clock = next(c for c in trainer.callbacks if isinstance(c, WallClock))
     timing = {"train_wall_seconds": clock.elapsed, "epochs": trainer.current_epoch, "precision": trainer.precision,
               "segments": clock.segments}
-    return finish_run(out, best_checkpoint(trainer), datamodule, timing, cfg.report_tta.split(","))
+    return finish_run(out, best_checkpoint(trainer), datamodule, timing, cfg.report_tta.split(","),
+                      trainer.strategy.root_device)
