@@ -10,7 +10,8 @@ import re
 import sys
 from pathlib import Path
 
-from resdropnet.training.ablation import ablation_table, load_records, resolved_variant_label, summarise_records, trained_on
+from resdropnet.training.ablation import (ablation_table, load_records, percent, resolved_variant_label, summarise,
+                                         summarise_records, trained_on)
 from resdropnet.system import cpu_label
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
@@ -145,6 +146,15 @@ def fast_recipe_runs() -> list[dict]:
     return [runs[seed] for seed in sorted(runs)]
 
 
+def within_two_hours_on_the_cpu(record: dict) -> str:
+    """The fast recipe's target, judged only for runs on the 2-core CPU it is set for."""
+    machine = record["machine"]
+    if machine.get("gpus") or machine.get("cores") != 2:
+        return "not judged: not the 2-core CPU"
+    minutes = record["train_wall_seconds"] / 60
+    return "yes" if max(record["private_test_accuracy"].values()) >= 0.70 and minutes <= 120 else "no"
+
+
 def fast_recipe_table() -> str | None:
     runs = fast_recipe_runs()
     if not runs:
@@ -153,13 +163,15 @@ def fast_recipe_table() -> str | None:
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         private, minutes = r["private_test_accuracy"], r["train_wall_seconds"] / 60
-        best = max(private.values())
         lines.append(f"| {r['config']['seed']} | {r['epochs']} | {minutes:.0f} min | {trained_on(r)} | "
                      f"{r['public_test_accuracy']['none']:.2%} | {private['none']:.2%} | {private['flip']:.2%} | "
-                     f"{'yes' if best >= 0.70 and minutes <= 120 else 'no'} |")
+                     f"{within_two_hours_on_the_cpu(r)} |")
+    flips = [r["private_test_accuracy"]["flip"] for r in runs]
     note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per seed, each from the `benchmark.json` its run wrote, "
-            "kept in `benchmarks/results/ablation_runs/` (the fast recipe is the ablation's `mid 0.1` variant).")
-    return "\n".join(lines) + note + provenance(runs[-1], "resdropnet train --config configs/fast.yaml --seed N")
+            "kept in `benchmarks/results/ablation_runs/` (the fast recipe is the ablation's `mid 0.1` variant). "
+            f"PrivateTest flip over the {len(runs)} seeds: {percent(summarise(flips))}%. The 2 h target is judged only "
+            "for runs on the 2-core CPU; a GPU row measures the recipe's accuracy, not its time there.")
+    return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."
 
 
 def ablation_results_table() -> str | None:
