@@ -7,9 +7,10 @@
 # reports, logs, plots) and each accurate variant's weights.
 #   device/run.sh bash device/jobs.sh
 # Environment: SEEDS (ablation seeds, default "1 2"), PLACEMENTS (default "none mid post"), LIMIT (default
-# 470 s, so that staging, runs and packing stay inside the call's 600 s), EPOCHS_ACCURATE and VARIANTS
-# (default: planned by plan_epochs.py from probe.sh's throughput, staged by an earlier call; without a
-# probe, the config's epochs and all three variants: accurate, accurate_cutmix, accurate_mixup),
+# 470 s, so that staging, runs and packing stay inside the call's 600 s), VARIANTS (of plan_epochs.py's
+# table; default accurate_b512 accurate_b512_mixup accurate_b512_cutmix) and EPOCHS_ACCURATE (default:
+# planned by plan_epochs.py from the throughput probe.sh measured in an earlier call on this machine,
+# else from the H200's in benchmarks/results),
 # EXTRA (flags for every run; a dry run on a CPU: EXTRA="--accelerator cpu --subset 300 --epochs 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,6 @@ DATA=${DATA:-$STAGE/cache}
 RUNS=$STAGE/runs
 LIMIT=${LIMIT:-470}
 EXTRA=${EXTRA:-}
-declare -A VARIANT_FLAGS=([accurate]="" [accurate_cutmix]="--mix cutmix" [accurate_mixup]="--mix mixup")
 mkdir -p "$RUNS"
 export OMP_NUM_THREADS=1  # many processes share 16 cores; the GPU does the work
 
@@ -35,18 +35,18 @@ for placement in ${PLACEMENTS:-none mid post}; do
             --records benchmarks/results/ablation_runs $EXTRA > "$RUNS/ablate_${placement}_$seed.log" 2>&1 &
     done
 done
-if [ -z "${EPOCHS_ACCURATE:-}" ] && [ -d "$STAGE/probe" ]; then
-    plan=$(python3 device/plan_epochs.py --probes "$STAGE/probe" --limit "$LIMIT" --pending "$pending") || exit 1
-    echo "$plan" && eval "$plan"
-fi
-VARIANTS=${VARIANTS:-accurate accurate_cutmix accurate_mixup}
+probes=$STAGE/probe  # probe.sh's, where an earlier call on this machine ran it; else the committed H200 figures
+[ -d "$probes" ] || probes=benchmarks/results
+VARIANTS=${VARIANTS:-accurate_b512 accurate_b512_mixup accurate_b512_cutmix}
+plan=$(python3 device/plan_epochs.py --probes "$probes" --limit "$LIMIT" --pending "$pending" --variants "$VARIANTS" \
+    ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
+echo "$plan"
 # Lightning's max_time ends a variant gracefully (best checkpoint reported) 60 s before the hard limit.
 max_time=$(printf '00:00:%02d:%02d' $(((LIMIT - 60) / 60)) $(((LIMIT - 60) % 60)))
-for variant in $VARIANTS; do
+while IFS=$'\t' read -r variant epochs flags; do
     timeout -k 20 "$LIMIT" python3 -m resdropnet train --config configs/accurate.yaml --data "$DATA" --out "$RUNS/$variant" \
-        --max-time "$max_time" ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE} ${VARIANT_FLAGS[$variant]} $EXTRA \
-        > "$RUNS/$variant.log" 2>&1 &
-done
+        --max-time "$max_time" --epochs "$epochs" $flags $EXTRA > "$RUNS/$variant.log" 2>&1 &
+done <<< "$plan"
 wait
 tail -n 3 "$RUNS"/*.log
 tar czf "$OUT/results.tgz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude=tensorboard \

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# On the lent GPU machine: training images/s of the fast and accurate recipes' architectures, alone and as
-# four processes sharing the GPU (jobs.sh runs several at once), to size jobs.sh's epochs. JSON to $OUT and the stage.
+# On the lent GPU machine: training images/s of the fast and accurate recipes' architectures, alone (also
+# resdropnet_s at batch 512) and as four processes sharing the GPU (jobs.sh runs several at once), to size
+# jobs.sh's epochs. JSON to $OUT and the stage.
 #   device/run.sh bash device/probe.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
 python3 benchmarks/train_throughput.py --device cuda --steps 100 --models resdropnet_s,resdropnet_m
+python3 benchmarks/train_throughput.py --device cuda --steps 100 --batch-size 512 --models resdropnet_s --name train_throughput_cuda_b512
 for i in 1 2 3 4; do
     python3 benchmarks/train_throughput.py --device cuda --steps 300 --models resdropnet_s --name "train_throughput_cuda_x4_$i" &
 done

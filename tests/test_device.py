@@ -72,21 +72,36 @@ def plan_epochs_module():
 
 def test_the_plan_gives_the_ablation_its_epochs_first_and_the_accurate_recipe_the_rest(tmp_path):
     plan_epochs = plan_epochs_module()
-    # The H200 call of 2026-11-26: 22,300 images/s from four probe processes, 6,421 from one, LIMIT 500,
-    # five ablation runs: 48 epochs, which took 390 s beside the five.
-    assert plan_epochs.plan(22300, 6421, 500, pending_ablation_runs=5) == (["accurate"], 48)
-    assert plan_epochs.plan(22300, 6421, 500, pending_ablation_runs=0) == (["accurate"], 48)  # capped by one process's rate
-    variants, epochs = plan_epochs.plan(60000, 20000, 500, pending_ablation_runs=0)
-    assert variants == ["accurate", "accurate_cutmix", "accurate_mixup"] and epochs == plan_epochs.MAX_EPOCHS
-    assert plan_epochs.plan(1000, 1000, 500, pending_ablation_runs=5) == (["accurate"], 7)  # what one slow process can do
+    # The H200 call of 2026-11-26: 6,421 images/s from one probe process, 22,300 from four, LIMIT 500,
+    # five ablation runs beside `accurate`: 48 epochs, which took 390 s.
+    assert plan_epochs.plan(["accurate"], {128: 6421}, 22300, 500, pending_ablation_runs=5) == [("accurate", 48, "")]
+    # With the ablation done, each variant goes as fast as one process can at its batch size.
+    rows = plan_epochs.plan(["accurate", "accurate_b512_mixup"], {128: 6421, 512: 20000}, 22300, 560, pending_ablation_runs=0)
+    assert rows == [("accurate", 55, ""), ("accurate_b512_mixup", 174, "--batch-size 512 --lr 0.004 --mix mixup")]
+    # Without a probe at batch 512, it is planned at batch 128's rate: too few epochs, never too many.
+    assert plan_epochs.plan(["accurate_b512"], {128: 6421}, 22300, 560, 0) == [("accurate_b512", 55, "--batch-size 512 --lr 0.004")]
+    assert plan_epochs.plan(["accurate"], {128: 10**6}, 10**6, 560, 0)[0][1] == plan_epochs.MAX_EPOCHS
+
+
+def test_the_plan_reads_the_probes_and_names_what_is_missing(tmp_path):
+    def probe(name: str, batch_size: int, rate: float) -> None:
+        rows = [{"model": "resdropnet_s", "bf16_images_per_s": rate}, {"model": "resdropnet_m", "bf16_images_per_s": 1}]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"batch_size": batch_size, "rows": rows}))
+
+    def planned(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(PROJECT_ROOT / "device" / "plan_epochs.py"), "--probes", str(tmp_path),
+                               "--limit", "560", "--pending", "0", *args], capture_output=True, text=True)
+
+    assert "run probe.sh first" in planned("--variants", "accurate").stderr
+    probe("train_throughput_cuda", 128, 7000)
+    probe("train_throughput_cuda_b512", 512, 21000)
     for i, rate in enumerate([6000, 5000]):
-        probe = {"rows": [{"model": "resdropnet_s", "bf16_images_per_s": rate}, {"model": "resdropnet_m", "bf16_images_per_s": 1}]}
-        (tmp_path / f"train_throughput_cuda_x4_{i}.json").write_text(json.dumps(probe))
-    (tmp_path / "train_throughput_cuda.json").write_text(json.dumps({"rows": [{"model": "resdropnet_s", "bf16_images_per_s": 7000}]}))
-    assert plan_epochs.probed_rates(tmp_path) == (11000, 7000)
-
-
-def test_without_a_probe_the_plan_says_what_is_missing(tmp_path):
-    planned = subprocess.run([sys.executable, str(PROJECT_ROOT / "device" / "plan_epochs.py"), "--probes", str(tmp_path),
-                              "--limit", "470", "--pending", "0"], capture_output=True, text=True)
-    assert planned.returncode != 0 and "run probe.sh first" in planned.stderr
+        probe(f"train_throughput_cuda_x4_{i}", 128, rate)
+    plan_epochs = plan_epochs_module()
+    assert plan_epochs.lone_rates(tmp_path) == {128: 7000, 512: 21000}
+    assert plan_epochs.together_rate(tmp_path) == 11000
+    lines = planned("--variants", "accurate_b512 accurate_mixup").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["accurate_b512", "accurate_mixup"]
+    assert planned("--variants", "accurate", "--epochs", "3").stdout == "accurate\t3\t\n"
+    unknown = planned("--variants", "accurate_b1024")
+    assert unknown.returncode != 0 and "unknown variant(s) accurate_b1024" in unknown.stderr
