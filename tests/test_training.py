@@ -187,6 +187,25 @@ def test_distillation_refuses_mixup(fer_cache, tmp_path, capsys):
     assert "teacher's targets are not mixed" in capsys.readouterr().err
 
 
+def test_init_starts_from_the_given_weights(fer_cache, tmp_path):
+    from resdropnet.weights import load_model
+
+    # A peak rate of 1e-9 leaves the weights where --init put them; only BatchNorm's running statistics move.
+    report = train(small_config(fer_cache, tmp_path / "tuned", model="resdropnet_s", init="default", epochs=1, lr=1e-9,
+                                subset=600, augment=0.0))
+    tuned, shipped = load_model(tmp_path / "tuned" / "model.safetensors"), load_model("default")
+    convolutions = [name for name, tensor in shipped.state_dict().items() if tensor.ndim == 4]
+    for name in convolutions:
+        torch.testing.assert_close(tuned.state_dict()[name], shipped.state_dict()[name], atol=1e-6, rtol=0)
+    assert report["test"]["none"]["accuracy"] > 0.55  # a fresh network after one epoch is near chance
+
+
+def test_init_refuses_weights_of_another_architecture(fer_cache, tmp_path, capsys):
+    args = ["train", "--data", str(fer_cache), "--out", str(tmp_path / "run"), "--model", "resdropnet_t", "--init", "default"]
+    assert main(args) == 1
+    assert "default: --init weights do not fit the run's model" in capsys.readouterr().err
+
+
 def test_metrics_equal_a_hand_computation():
     labels = np.array([0, 0, 1, 1, 2, 2, 2, 0])
     predicted = np.array([0, 1, 1, 1, 2, 0, 2, 0])

@@ -174,6 +174,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch threads per process")
     parser.add_argument("--deterministic", action="store_const", const=True)
     parser.add_argument("--report-tta", help="comma-separated TTA modes for the end-of-run report (default all three)")
+    parser.add_argument("--init", help="weights to start from instead of random ones (a .safetensors path or shipped name)")
     parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or shipped name; comma-separated: an ensemble)")
     parser.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     parser.add_argument("--distill-temperature", type=float, help="softening temperature (default 2)")

@@ -117,6 +117,16 @@ def keep_previous_log(logs: Path) -> None:
         current.rename(logs / f"metrics.part{parts:03d}.csv")
 
 
+def load_initial_weights(model, weights: str) -> None:
+    """Copies weights (a path or shipped name) into model: same layers and shapes; dropout may differ."""
+    from resdropnet.weights import WeightsError, load_model
+
+    try:
+        model.load_state_dict(load_model(weights).state_dict())
+    except RuntimeError as error:
+        raise WeightsError(f"{weights}: --init weights do not fit the run's model ({error})") from None
+
+
 def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     """Fits, then (on rank 0) exports the best weights and reports on PrivateTest; returns the report."""
     out = Path(cfg.out)
@@ -135,6 +145,8 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset, teacher=cfg.teacher)
     module = EmotionClassifier(cfg.to_dict())
+    if cfg.init and not resume:  # a resumed run's weights come from its checkpoint
+        load_initial_weights(module.model, cfg.init)
     trainer = build_trainer(cfg, out, callbacks)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     if not trainer.is_global_zero:
