@@ -1,6 +1,7 @@
 """Shared fixtures: the real FER2013 archive (skipped when absent) and small fixtures built from it."""
 
 import csv
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -13,6 +14,15 @@ from resdropnet.labels import EMOTIONS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FER_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "fer2013.zip"
 USAGE_BY_PREFIX = {"Training": "Training", "PublicTest": "PublicTest", "PrivateTest": "PrivateTest"}
+
+
+def load_script(relative_path: str):
+    """A project script that is not part of the package (benchmarks/, device/), imported as a module."""
+    path = PROJECT_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,16 @@
 """The README's tables are rebuilt from the committed benchmark results: every builder runs on them."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import PROJECT_ROOT, load_script
 
 
 @pytest.fixture(scope="module")
 def update_readme():
-    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "benchmarks" / "update_readme.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/update_readme.py")
 
 
 def test_every_readme_table_builds_from_the_committed_results(update_readme):
-    readme = (ROOT / "README.md").read_text()
+    readme = (PROJECT_ROOT / "README.md").read_text()
     for name, build in update_readme.TABLES.items():
         table = build()
         assert table, f"table {name}: no results committed"

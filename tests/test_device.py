@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, load_script
 
 
 def script(name: str, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -61,17 +61,8 @@ def test_a_corrupt_part_is_refused_and_prepares_nothing(fer_zip, tmp_path):
     assert not (stage_dir / "cache").exists()
 
 
-def plan_epochs_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("plan_epochs", PROJECT_ROOT / "device" / "plan_epochs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_plan_gives_the_ablation_its_epochs_first_and_the_accurate_recipe_the_rest(tmp_path):
-    plan_epochs = plan_epochs_module()
+    plan_epochs = load_script("device/plan_epochs.py")
     # The H200 call of 2026-11-26: 6,421 images/s from one probe process, 22,300 from four, LIMIT 500,
     # five ablation runs beside `accurate`: 48 epochs, which took 390 s.
     assert plan_epochs.plan(["accurate"], {128: 6421}, 22300, 500, pending_ablation_runs=5) == [("accurate", 48, "")]
@@ -97,7 +88,7 @@ def test_the_plan_reads_the_probes_and_names_what_is_missing(tmp_path):
     probe("train_throughput_cuda_b512", 512, 21000)
     for i, rate in enumerate([6000, 5000]):
         probe(f"train_throughput_cuda_x4_{i}", 128, rate)
-    plan_epochs = plan_epochs_module()
+    plan_epochs = load_script("device/plan_epochs.py")
     assert plan_epochs.lone_rates(tmp_path) == {128: 7000, 512: 21000}
     assert plan_epochs.together_rate(tmp_path) == 11000
     lines = planned("--variants", "accurate_b512 accurate_mixup").stdout.splitlines()
