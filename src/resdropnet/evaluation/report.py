@@ -84,7 +84,7 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
         "val": splits["val"],
         "test": splits["test"],
     }
-    save_model(model.cpu(), out / "model.safetensors", {
+    save_model(model, out / "model.safetensors", {
         "model_name": config["model"],
         "val_accuracy": splits["val"]["none"]["accuracy"],
         "test_accuracy": splits["test"]["none"]["accuracy"],
