@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
+STAGE=${RESDROPNET_STAGE:-/tmp/resdropnet-device}
 python3 benchmarks/train_throughput.py --device cuda --steps 100 --models resdropnet_s,resdropnet_m
 python3 benchmarks/train_throughput.py --device cuda --steps 100 --batch-size 512 --models resdropnet_s --name train_throughput_cuda_b512
 for i in 1 2 3 4; do
@@ -14,6 +15,6 @@ done
 wait
 cp benchmarks/results/train_throughput_cuda*.json "$OUT/"
 # jobs.sh, in a later call on this warm machine, plans its epochs from these (plan_epochs.py).
-mkdir -p "${RESDROPNET_STAGE:-/tmp/resdropnet-device}/probe"
-cp benchmarks/results/train_throughput_cuda*.json "${RESDROPNET_STAGE:-/tmp/resdropnet-device}/probe/"
+mkdir -p "$STAGE/probe"
+cp benchmarks/results/train_throughput_cuda*.json "$STAGE/probe/"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv || true

@@ -81,7 +81,8 @@ def test_the_plan_reads_the_probes_and_names_what_is_missing(tmp_path):
 
     def planned(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(PROJECT_ROOT / "device" / "plan_epochs.py"), "--probes", str(tmp_path),
-                               "--limit", "560", "--pending", "0", *args], capture_output=True, text=True)
+                               "--limit", "560", "--records", str(PROJECT_ROOT / "benchmarks" / "results" / "ablation_runs"),
+                               *args], capture_output=True, text=True)
 
     assert "run probe.sh first" in planned("--variants", "accurate").stderr
     probe("train_throughput_cuda", 128, 7000)
@@ -92,7 +93,18 @@ def test_the_plan_reads_the_probes_and_names_what_is_missing(tmp_path):
     assert plan_epochs.lone_rates(tmp_path) == {128: 7000, 512: 21000}
     assert plan_epochs.together_rate(tmp_path) == 11000
     lines = planned("--variants", "accurate_b512 accurate_mixup").stdout.splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["accurate_b512", "accurate_mixup"]
-    assert planned("--variants", "accurate", "--epochs", "3").stdout == "accurate\t3\t\n"
+    assert [line.split("\t")[:2] for line in lines] == [["train", "accurate_b512"], ["train", "accurate_mixup"]]
+    assert planned("--variants", "accurate", "--epochs", "3").stdout == "train\taccurate\t3\t\n"
     unknown = planned("--variants", "accurate_b1024")
     assert unknown.returncode != 0 and "unknown variant(s) accurate_b1024" in unknown.stderr
+
+
+def test_the_plan_trains_only_the_ablation_runs_without_a_record(tmp_path):
+    plan_epochs = load_script("device/plan_epochs.py")
+    committed = PROJECT_ROOT / "benchmarks" / "results" / "ablation_runs"
+    assert plan_epochs.pending_ablation_runs(["none", "mid", "post"], [0, 1, 2], committed) == []  # all nine are in
+    assert plan_epochs.pending_ablation_runs(["none", "mid", "post"], [2, 3], committed) == [("none", 3), ("mid", 3), ("post", 3)]
+    records = tmp_path / "records"
+    (records / "resdropnet_s_mid_0.1").mkdir(parents=True)
+    (records / "resdropnet_s_mid_0.1" / "seed1.json").write_text("{}")
+    assert plan_epochs.pending_ablation_runs(["none", "mid"], [1], records) == [("none", 1)]
