@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from resdropnet.models import PLACEMENTS, ResDropNet, ResDropNetConfig, create_model, list_models, model_config
+from resdropnet.models import (PLACEMENTS, ResDropNet, ResDropNetConfig, count_parameters, create_model, list_models,
+                               model_config)
 from resdropnet.models.resdropnet import DropPath, UniformDropout
 from resdropnet.weights import load_model, save_model
 
@@ -94,6 +95,25 @@ def test_saved_and_loaded_model_gives_identical_outputs(tmp_path):
     assert loaded.config == model.config
     x = torch.rand(4, 1, 48, 48)
     assert torch.equal(model(x), loaded(x))
+
+
+def test_a_model_too_large_for_fp32_is_stored_in_fp16_and_loads_back_to_fp32(tmp_path):
+    from safetensors import safe_open
+
+    from resdropnet.weights import FP16_ABOVE_BYTES
+
+    model = create_model("resdropnet_w").eval()
+    assert count_parameters(model) * 4 > FP16_ABOVE_BYTES
+    path = save_model(model, tmp_path / "w.safetensors")
+    assert path.stat().st_size < count_parameters(model) * 2 + 2**20
+    with safe_open(str(path), framework="pt") as handle:
+        dtypes = {handle.get_tensor(name).dtype for name in handle.keys()}
+    assert dtypes == {torch.float16, torch.int64}  # num_batches_tracked stays an integer
+    loaded = load_model(path)
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    x = torch.rand(4, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=2e-2, rtol=2e-2)
 
 
 def test_truncated_weights_file_is_named(tmp_path):

