@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# On the lent GPU machine, once device/run.sh has staged the data: everything device/plan_epochs.py plans, all
-# at once on the one GPU (one small job leaves most of it idle), one process per run so that none waits for
-# another: the ablation's runs without a record, the screens' seeds (candidate recipes at fixed epochs) and
-# the accurate recipe's variants, whose epochs it plans from the throughput. Each finished ablation or screen
-# run leaves its record in benchmarks/results/ablation_runs or .../screens; a run still going at LIMIT seconds
-# gets SIGTERM (Lightning stops after the batch and raises: no record), SIGKILL 20 s later. Results go to
-# $OUT: results.tgz (records, reports, logs, plots) and each variant's weights.
+# On the lent GPU machine, once device/run.sh has staged the data: what device/plan_runs.py lists, all at once
+# on the one GPU (one small job leaves most of it idle), one process per run so that none waits for another:
+# the ablation's runs without a record, the screens' seeds (candidate recipes at fixed epochs) and the
+# accurate recipe's variants, which train on a time budget of LIMIT less 75 s (their schedules end when the
+# time is up). A finished ablation or screen run leaves its record in benchmarks/results/ablation_runs or
+# .../screens; a run still going at LIMIT seconds gets SIGTERM (Lightning stops after the batch and raises:
+# no record), SIGKILL 20 s later. Results go to $OUT: results.tgz (records, reports, logs, plots) and each
+# variant's weights.
 #   device/run.sh bash device/jobs.sh
-# Environment: VARIANTS (of plan_epochs.py's table; default "accurate_b512 accurate_w"), SCREENS (default
-# "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS and PLACEMENTS (the ablation's; default "1 2", "none mid post"),
-# LIMIT (default 470 s, so that staging, runs and packing stay inside the call's 600 s), EPOCHS_ACCURATE
-# (default: planned from the throughput probe.sh measured in an earlier call on this machine, else from the
-# H200's in benchmarks/results), EXTRA (flags for every run; a dry run on a CPU:
-# EXTRA="--accelerator cpu --subset 300 --epochs 1").
+# Environment: VARIANTS (of plan_runs.py's table; default "accurate_b512 accurate_b512_kd accurate_w"),
+# SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS and PLACEMENTS (the ablation's; default "1 2" and
+# "none mid post"), LIMIT (default 470 s, so that staging, runs and packing stay inside the call's 600 s),
+# EPOCHS_ACCURATE (fixed epochs for the variants instead of the time budget), EXTRA (flags for every run;
+# a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu --subset 300 --epochs 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
@@ -24,15 +24,11 @@ EXTRA=${EXTRA:-}
 mkdir -p "$RUNS" benchmarks/results/screens
 export OMP_NUM_THREADS=1  # many processes share 16 cores; the GPU does the work
 
-probes=$STAGE/probe  # probe.sh's, where an earlier call on this machine ran it; else the committed H200 figures
-[ -d "$probes" ] || probes=benchmarks/results
-VARIANTS=${VARIANTS-accurate_b512 accurate_w}
+VARIANTS=${VARIANTS-accurate_b512 accurate_b512_kd accurate_w}
 SCREENS=${SCREENS-fast28}
-# Lightning's max_time ends a variant gracefully (best checkpoint reported) 60 s before the hard limit.
-max_time=$(printf '00:00:%02d:%02d' $(((LIMIT - 60) / 60)) $(((LIMIT - 60) % 60)))
-plan=$(python3 device/plan_epochs.py --probes "$probes" --limit "$LIMIT" --variants "$VARIANTS" --screens "$SCREENS" \
+plan=$(python3 device/plan_runs.py --limit "$LIMIT" --variants "$VARIANTS" --screens "$SCREENS" --runs "$RUNS" \
     --screen-seeds "${SCREEN_SEEDS:-0 1 2}" --placements "${PLACEMENTS:-none mid post}" --seeds "${SEEDS:-1 2}" \
-    --runs "$RUNS" --max-time "$max_time" ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
+    ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
 echo "$plan"
 while IFS=$'\t' read -r name _epochs args; do
     # shellcheck disable=SC2086  # args and EXTRA are word lists

@@ -100,6 +100,16 @@ class ValidationNeverImproves(pl.Callback):
             trainer.callback_metrics["val_acc"] = torch.tensor(0.0)
 
 
+def test_a_time_budget_sets_the_epochs_and_anneals_the_schedule_when_time_is_up(fer_cache, tmp_path):
+    train(small_config(fer_cache, tmp_path / "run", epochs=1, time_budget=20, optimizer="adamw", lr=0.002))
+    benchmark = json.loads((tmp_path / "run" / "benchmark.json").read_text())
+    assert benchmark["epochs"] > 1  # --epochs 1 gave way to the budget
+    last = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert last["epoch"] + 1 == benchmark["epochs"]
+    assert last["lr_schedulers"][0]["_last_lr"][0] < 0.002 / 1000  # annealed: onecycle ends at lr / 25e4
+    assert last["optimizer_states"][0]["param_groups"][0]["betas"][0] == pytest.approx(0.95)
+
+
 def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_path):
     train(small_config(fer_cache, tmp_path / "run", epochs=3), callbacks=[ValidationNeverImproves()])
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["epoch"] == 0

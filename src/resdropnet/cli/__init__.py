@@ -165,6 +165,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.999; 0 turns it off")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--max-time", help="stop after DD:HH:MM:SS")
+    parser.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="train for this long, the schedule on the clock: epochs are what fits (--epochs is ignored)")
     parser.add_argument("--precision", help="auto (bf16-mixed where supported, else 32), 32, bf16-mixed, 16-mixed")
     parser.add_argument("--accelerator")
     parser.add_argument("--devices")

@@ -27,6 +27,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # 0 turns EMA off
     seed: int = 0
     max_time: str | None = None  # DD:HH:MM:SS, as Lightning takes it
+    time_budget: float = 0.0  # >0: seconds of training; the schedule runs on this clock and epochs are what fits
     precision: str = "auto"  # auto | 32 | bf16-mixed
     channels_last: bool = True
     accelerator: str = "auto"
@@ -45,6 +46,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.teacher and self.mix != "none":
             raise ValueError("distillation (teacher) and mixup/cutmix cannot be combined: the teacher's targets are not mixed")
+        if self.time_budget and self.max_time:
+            raise ValueError("time_budget and max_time both end the run on the clock: give one")
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 

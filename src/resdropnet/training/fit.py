@@ -89,8 +89,8 @@ def build_trainer(cfg: TrainConfig, out: Path, extra_callbacks=()) -> pl.Trainer
         callbacks.append(EMAWeightAveraging(decay=cfg.ema_decay))
     return pl.Trainer(
         default_root_dir=out,
-        max_epochs=cfg.epochs,
-        max_time=cfg.max_time,
+        max_epochs=-1 if cfg.time_budget else cfg.epochs,
+        max_time={"seconds": cfg.time_budget} if cfg.time_budget else cfg.max_time,
         precision=resolve_precision(cfg.precision, cfg.accelerator),
         accelerator=cfg.accelerator,
         devices=parse_devices(cfg.devices),

@@ -3,6 +3,7 @@
 import time
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Timer
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
@@ -10,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from resdropnet.models import create_model
 from resdropnet.training.augment import BatchAugment, mix_batch, to_unit_float
 from resdropnet.training.config import TrainConfig
+from resdropnet.training.schedules import ClockSchedule
 
 
 class EmotionClassifier(pl.LightningModule):
@@ -90,6 +92,9 @@ class EmotionClassifier(pl.LightningModule):
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
         else:
             raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
+        if cfg.time_budget:
+            scheduler = ClockSchedule(optimizer, self.budget_spent, cfg.schedule, cfg.warmup_fraction)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         total_steps = int(self.trainer.estimated_stepping_batches)
         if cfg.schedule == "onecycle":
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -102,6 +107,11 @@ class EmotionClassifier(pl.LightningModule):
         else:
             raise ValueError(f"schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def budget_spent(self) -> float:
+        """The share of the time budget spent: Lightning's max_time timer, kept in checkpoints across a resume."""
+        timer = next(c for c in self.trainer.callbacks if isinstance(c, Timer))
+        return timer.time_elapsed("train") / self.config.time_budget
 
     # Resuming reproduces the uninterrupted run: the shuffling and augmentation draws of the next
     # epoch come from the global torch RNG, so its state travels with every checkpoint.

@@ -1,0 +1,111 @@
+"""What jobs.sh runs on the GPU, all at once, one process per run.
+
+Fixed runs, each a whole number of epochs: the ablation's runs without a record (configs/fast.yaml,
+24 epochs) and the screens' seeds without a record (a candidate recipe at fixed epochs, e.g. the fast
+recipe at 28). The accurate recipe's variants train on a time budget (`resdropnet train --time-budget`):
+their schedules run on the clock and end when the call's time is up, however many runs share the GPU and
+however fast each goes, so nothing is planned from a throughput guess and nothing is cut off mid-schedule.
+Prints one tab-separated line per process for jobs.sh: name, epochs (or "budget"), the arguments of
+`python -m resdropnet` less --data and jobs.sh's EXTRA.
+
+    python3 device/plan_runs.py --limit 560 --variants "accurate_b512 accurate_w" --screens fast28 --runs DIR
+"""
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+ABLATION_RATE, ABLATION_EPOCHS = 0.1, 24  # configs/fast.yaml's, as in the README
+ABLATION_RECORDS = Path("benchmarks/results/ablation_runs")
+SCREEN_RECORDS = Path("benchmarks/results/screens")
+# Seconds of a call's LIMIT that are not training: imports, CUDA start, a teacher's pass, the final report.
+OVERHEAD_SECONDS = 75
+
+# Batch 512 takes the square-root rule for AdamW's peak rate (0.002 at 128). On the H200 a step of
+# resdropnet_s at batch 128 is bound by kernel launches, not arithmetic (resdropnet_m, 4x the FLOPs, ran as
+# fast): a 4x batch should give one process nearly 4x the images/s, and a wider model at batch 128 should
+# cost little more time than resdropnet_s.
+VARIANTS = {
+    "accurate": "",
+    "accurate_cutmix": "--mix cutmix",
+    "accurate_mixup": "--mix mixup",
+    "accurate_seed1": "--seed 1",
+    "accurate_w": "--model resdropnet_w",
+    "accurate_b512": "--batch-size 512 --lr 0.004",
+    "accurate_b512_mixup": "--batch-size 512 --lr 0.004 --mix mixup",
+    "accurate_b512_cutmix": "--batch-size 512 --lr 0.004 --mix cutmix",
+    # Born-again distillation: a fresh resdropnet_s learns from the shipped one's softened outputs as well as
+    # from the labels (FER2013's labels are noisy; the teacher's are soft).
+    "accurate_b512_kd": "--batch-size 512 --lr 0.004 --teacher default",
+}
+# Candidate recipes at fixed epochs, one run per seed for a mean: the fast recipe must average 70% PrivateTest
+# (24 epochs: 69.69 +- 0.26 with flip) and fit 2 h on a 2-core bf16 CPU (24 epochs took 94 min there).
+SCREENS = {"fast28": 28}
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    epochs: str  # a number, or "budget"
+    args: str
+
+
+def pending_seeds(placements: list[str], seeds: list[int], records: Path) -> list[tuple[str, int]]:
+    """(placement, seed) of each run of the fast recipe's model that has no record yet in records."""
+    from resdropnet.training.ablation import ablation_variants, record_path
+
+    variants = ablation_variants(["resdropnet_s"], placements, [ABLATION_RATE])
+    return [(overrides["drop_placement"], seed) for label, _model, overrides in variants for seed in seeds
+            if not record_path(records, label, seed).exists()]
+
+
+def ablate(name: str, placement: str, seed: int, records: Path, epochs: int, runs: Path) -> Run:
+    """One seed of configs/fast.yaml at one dropout placement, kept as a record when it finishes."""
+    return Run(f"{name}_{placement}_{seed}", str(epochs),
+               f"ablate --config configs/fast.yaml --epochs {epochs} --rates {ABLATION_RATE} --placements {placement} "
+               f"--seeds {seed} --ablation-out {runs / name} --records {records}")
+
+
+def fixed_runs(placements: list[str], seeds: list[int], screens: list[str], screen_seeds: list[int],
+               runs: Path) -> list[Run]:
+    """The ablation's runs without a record, then each screen's seeds without a record."""
+    rows = [ablate("ablation", p, s, ABLATION_RECORDS, ABLATION_EPOCHS, runs)
+            for p, s in pending_seeds(placements, seeds, ABLATION_RECORDS)]
+    for screen in screens:
+        rows += [ablate(screen, p, s, SCREEN_RECORDS / screen, SCREENS[screen], runs)
+                 for p, s in pending_seeds(["mid"], screen_seeds, SCREEN_RECORDS / screen)]
+    return rows
+
+
+def variant_runs(names: list[str], runs: Path, limit: float, epochs: int | None = None) -> list[Run]:
+    """Each variant of configs/accurate.yaml on the call's time budget, or for a fixed number of epochs."""
+    length = f"--epochs {epochs}" if epochs else f"--time-budget {limit - OVERHEAD_SECONDS:.0f}"
+    return [Run(name, str(epochs or "budget"),
+                " ".join(f"train --config configs/accurate.yaml --out {runs / name} {length} {VARIANTS[name]}".split()))
+            for name in names]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=float, required=True, help="jobs.sh's LIMIT in seconds")
+    parser.add_argument("--variants", default="", help=f"space-separated, of: {' '.join(VARIANTS)}")
+    parser.add_argument("--screens", default="", help=f"space-separated, of: {' '.join(SCREENS)}")
+    parser.add_argument("--screen-seeds", default="0 1 2")
+    parser.add_argument("--epochs", type=int, help="every variant's epochs, instead of the time budget")
+    parser.add_argument("--placements", default="none mid post", help="the ablation's placements (space-separated)")
+    parser.add_argument("--seeds", default="1 2", help="the ablation's seeds (space-separated)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs' folders go")
+    args = parser.parse_args()
+    names, screens = args.variants.split(), args.screens.split()
+    if unknown := [n for n in names if n not in VARIANTS] + [s for s in screens if s not in SCREENS]:
+        raise SystemExit(f"plan_runs: unknown variant(s) {', '.join(unknown)}; known: {', '.join([*VARIANTS, *SCREENS])}")
+    if args.limit <= OVERHEAD_SECONDS:
+        raise SystemExit(f"plan_runs: LIMIT {args.limit:.0f} s leaves no time to train (overhead {OVERHEAD_SECONDS} s)")
+    fixed = fixed_runs(args.placements.split(), [int(s) for s in args.seeds.split()], screens,
+                       [int(s) for s in args.screen_seeds.split()], args.runs)
+    for run in fixed + variant_runs(names, args.runs, args.limit, args.epochs):
+        print(f"{run.name}\t{run.epochs}\t{run.args}")
+
+
+if __name__ == "__main__":
+    main()

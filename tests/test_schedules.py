@@ -1,0 +1,53 @@
+"""Schedules on the clock follow the shapes of torch's step-counted ones."""
+
+import pytest
+import torch
+
+from resdropnet.training.schedules import ClockSchedule
+
+
+def optimizer(kind: str) -> torch.optim.Optimizer:
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    return torch.optim.AdamW(parameters, lr=0.002) if kind == "adamw" else torch.optim.SGD(parameters, lr=0.1, momentum=0.9)
+
+
+def momentum(opt: torch.optim.Optimizer) -> float:
+    group = opt.param_groups[0]
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
+@pytest.mark.parametrize("kind", ["adamw", "sgd"])
+def test_onecycle_on_the_clock_matches_torchs_onecycle_at_the_same_progress(kind):
+    steps = 1000
+    reference, clocked = optimizer(kind), optimizer(kind)
+    onecycle = torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=reference.param_groups[0]["lr"], total_steps=steps,
+                                                   pct_start=0.15)
+    progress = {"now": 0.0}
+    schedule = ClockSchedule(clocked, lambda: progress["now"], "onecycle", warmup_fraction=0.15)
+    for step in range(steps):
+        if step % 50 == 0 or step in (149, 150, steps - 1):
+            # torch's phase boundaries sit at steps 149 and 999: progress is the step over the last one of its phase
+            progress["now"] = step / 149 * 0.15 if step <= 149 else 0.15 + (step - 149) / (steps - 1 - 149) * 0.85
+            clocked.step()
+            schedule.step()
+            assert clocked.param_groups[0]["lr"] == pytest.approx(reference.param_groups[0]["lr"], rel=1e-6), step
+            assert momentum(clocked) == pytest.approx(momentum(reference), rel=1e-6), step
+        reference.step()
+        onecycle.step()
+
+
+def test_the_schedule_holds_its_end_once_the_budget_is_spent_and_saves_no_clock():
+    opt = optimizer("adamw")
+    schedule = ClockSchedule(opt, lambda: 1.7, "cosine", warmup_fraction=0.1)
+    assert opt.param_groups[0]["lr"] == 0.0
+    assert "progress" not in schedule.state_dict()
+    torch.save(schedule.state_dict(), __import__("io").BytesIO())  # a checkpoint can hold it
+    with pytest.raises(ValueError, match="schedule must be"):
+        ClockSchedule(optimizer("sgd"), lambda: 0.0, "step", warmup_fraction=0.1)
+
+
+def test_a_time_budget_and_a_max_time_are_refused_together():
+    from resdropnet.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="give one"):
+        TrainConfig(time_budget=60, max_time="00:00:01:00")
