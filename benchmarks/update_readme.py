@@ -10,8 +10,8 @@ import re
 import sys
 from pathlib import Path
 
-from resdropnet.training.ablation import (ablation_table, load_records, percent, resolved_variant_label, summarise,
-                                         summarise_records, trained_on)
+from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe_key, resolved_variant_label,
+                                         summarise, summarise_records, trained_on)
 from resdropnet.system import cpu_label
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
@@ -137,13 +137,18 @@ def serve_load_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/serve_load.py")
 
 
-def fast_recipe_runs() -> list[dict]:
-    """The kept ablation records of configs/fast.yaml's own variant: each is a from-scratch run of the fast recipe."""
+def fast_recipe_runs() -> list[tuple[Path, dict]]:
+    """(records folder, record) of every kept run of configs/fast.yaml as it stands, by seed: the ablation's runs
+    of its dropout variant, and screens of it (device/plan_runs.py) once the YAML takes a screened change."""
     from resdropnet.training.config import TrainConfig
 
     fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml")
-    runs = load_records(ABLATION_RUNS).get(resolved_variant_label(fast.model, fast.model_overrides), {})
-    return [runs[seed] for seed in sorted(runs)]
+    label, wanted = resolved_variant_label(fast.model, fast.model_overrides), recipe_key(fast.to_dict())
+    runs = []
+    for records in [ABLATION_RUNS, *sorted((RESULTS / "screens").glob("*/"))]:
+        found = load_records(records).get(label, {})
+        runs += [(records, found[seed]) for seed in sorted(found) if recipe_key(found[seed]["config"]) == wanted]
+    return sorted(runs, key=lambda run: run[1]["config"]["seed"])
 
 
 def within_two_hours_on_the_cpu(record: dict) -> str:
@@ -156,9 +161,10 @@ def within_two_hours_on_the_cpu(record: dict) -> str:
 
 
 def fast_recipe_table() -> str | None:
-    runs = fast_recipe_runs()
-    if not runs:
+    found = fast_recipe_runs()
+    if not found:
         return None
+    runs = [record for _folder, record in found]
     lines = ["| seed | epochs | training wall-clock | trained on | PublicTest | PrivateTest | PrivateTest flip | 70% within 2 h |",
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
@@ -167,8 +173,9 @@ def fast_recipe_table() -> str | None:
                      f"{r['public_test_accuracy']['none']:.2%} | {private['none']:.2%} | {private['flip']:.2%} | "
                      f"{within_two_hours_on_the_cpu(r)} |")
     flips = [r["private_test_accuracy"]["flip"] for r in runs]
+    folders = ", ".join(sorted({f"`{folder.relative_to(RESULTS.parents[1])}/`" for folder, _record in found}))
     note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per seed, each from the `benchmark.json` its run wrote, "
-            "kept in `benchmarks/results/ablation_runs/` (the fast recipe is the ablation's `mid 0.1` variant). "
+            f"kept in {folders} (runs of this YAML as it stands, found by their recipe). "
             f"PrivateTest flip over the {len(runs)} seeds: {percent(summarise(flips))}%. The 2 h target is judged only "
             "for runs on the 2-core CPU; a GPU row measures the recipe's accuracy, not its time there.")
     return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."

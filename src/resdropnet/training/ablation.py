@@ -86,6 +86,14 @@ NOT_RECIPE = ("seed", "out", "report_tta", "data", "precision", "accelerator", "
               "threads")
 
 
+def recipe_key(config: dict) -> str:
+    """What a run's config trained, but for its dropout and seed: runs with equal keys compare."""
+    config = {**TrainConfig().to_dict(), **config}  # fields added since the run take their defaults
+    shared = {k: v for k, v in config.items() if k not in NOT_RECIPE}
+    shared["model_overrides"] = {k: v for k, v in config["model_overrides"].items() if not k.startswith("drop_")}
+    return json.dumps(shared, sort_keys=True)
+
+
 def load_records(records: Path) -> dict[str, dict[int, dict]]:
     """Every kept run record under records, by variant label and seed, in the order none, mid, post, rate.
 
@@ -97,9 +105,7 @@ def load_records(records: Path) -> dict[str, dict[int, dict]]:
     for path in sorted(records.glob("*/seed*.json")):
         record = json.loads(path.read_text())
         config = {**TrainConfig().to_dict(), **record["config"]}  # fields added since the run take their defaults
-        shared = {k: v for k, v in config.items() if k not in NOT_RECIPE}
-        shared["model_overrides"] = {k: v for k, v in config["model_overrides"].items() if not k.startswith("drop_")}
-        recipes[path] = json.dumps(shared, sort_keys=True)
+        recipes[path] = recipe_key(config)
         label = resolved_variant_label(config["model"], config["model_overrides"])
         found.setdefault(label, {})[config["seed"]] = record
     if len(set(recipes.values())) > 1:
