@@ -108,6 +108,7 @@ def test_a_time_budget_sets_the_epochs_and_anneals_the_schedule_when_time_is_up(
     assert last["epoch"] + 1 == benchmark["epochs"]
     assert last["lr_schedulers"][0]["_last_lr"][0] < 0.002 / 1000  # annealed: onecycle ends at lr / 25e4
     assert last["optimizer_states"][0]["param_groups"][0]["betas"][0] == pytest.approx(0.95)
+    assert last["callbacks"]["Timer"]["time_elapsed"]["train"] >= 20  # the clock a resumed run goes on from
 
 
 def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_path):

@@ -32,14 +32,14 @@ register(
     "small, CPU-friendly: the fast recipe's model",
 )
 register(
-    "resdropnet_m",
-    ResDropNetConfig(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
-    "ResNet-18 widths: the accuracy model",
-)
-register(
     "resdropnet_w",
     ResDropNetConfig(widths=(48, 96, 192, 384), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
     "wide: 1.5x resdropnet_s's widths, its weights stored in fp16 to stay under the 20 MB cap",
+)
+register(
+    "resdropnet_m",
+    ResDropNetConfig(widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
+    "ResNet-18 widths: the accuracy model",
 )
 
 
