@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the lent GPU machine: stages what this call carried (.device/partN, see pack.sh) under /tmp, where it
-# outlives the call while the machine stays warm; once all three parts are there, rebuilds fer2013.zip,
+# outlives the call while the machine stays warm; once all the parts are there, rebuilds fer2013.zip,
 # checks its sha256 and prepares the cache. Then runs the given command with the package importable.
 #   device/run.sh COMMAND...     e.g. device/run.sh python3 benchmarks/train_throughput.py --device cuda
 set -euo pipefail
@@ -15,9 +15,14 @@ if ! python3 -c "import kornia" 2> /dev/null && [ ! -e "$STAGE/site/.installed" 
     touch "$STAGE/site/.installed"
 fi
 export PYTHONPATH="$PWD/src:$STAGE/site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-if [ ! -d "$STAGE/cache" ] && [ -f "$STAGE/fer2013.zip.sha256" ] && [ -f "$STAGE/fer2013.zip.part-2" ] \
-        && [ -f "$STAGE/fer2013.zip.part-1" ] && [ -f "$STAGE/fer2013.zip.part-0" ]; then
-    cat "$STAGE"/fer2013.zip.part-{0,1,2} > "$STAGE/fer2013.zip"
+all_parts_staged() {
+    [ -f "$STAGE/fer2013.zip.sha256" ] && [ -f "$STAGE/fer2013.zip.parts" ] || return 1
+    for ((i = 0; i < $(cat "$STAGE/fer2013.zip.parts"); i++)); do
+        [ -f "$STAGE/fer2013.zip.part-$i" ] || return 1
+    done
+}
+if [ ! -d "$STAGE/cache" ] && all_parts_staged; then
+    for ((i = 0; i < $(cat "$STAGE/fer2013.zip.parts"); i++)); do cat "$STAGE/fer2013.zip.part-$i"; done > "$STAGE/fer2013.zip"
     echo "$(cat "$STAGE/fer2013.zip.sha256")  $STAGE/fer2013.zip" | sha256sum -c -
     python3 -m resdropnet data prepare "$STAGE/fer2013.zip" --out "$STAGE/cache"
 fi
