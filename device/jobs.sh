@@ -8,11 +8,12 @@
 # no record), SIGKILL 20 s later. Results go to $OUT: results.tgz (records, reports, logs, plots) and each
 # variant's weights.
 #   device/run.sh bash device/jobs.sh
-# Environment: VARIANTS (of plan_runs.py's table; default "accurate_b512 accurate_b512_kd accurate_w"),
-# SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS and PLACEMENTS (the ablation's; default "1 2" and
-# "none mid post"), LIMIT (default 470 s, so that staging, runs and packing stay inside the call's 600 s),
-# EPOCHS_ACCURATE (fixed epochs for the variants instead of the time budget), EXTRA (flags for every run;
-# a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu --subset 300 --epochs 1").
+# Environment: VARIANTS (of plan_runs.py's table, at most 5; default "accurate_b512 accurate_b512_kd
+# accurate_b512_aug15 accurate_w"), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS and PLACEMENTS
+# (the ablation's; default "1 2" and "none mid post"), LIMIT (default 470 s, so that staging, runs and
+# packing stay inside the call's 600 s), EPOCHS_ACCURATE (fixed epochs for the variants instead of the time
+# budget), EXTRA (flags for every run; a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu
+# --subset 300 --epochs 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
@@ -24,7 +25,7 @@ EXTRA=${EXTRA:-}
 mkdir -p "$RUNS" benchmarks/results/screens
 export OMP_NUM_THREADS=1  # many processes share 16 cores; the GPU does the work
 
-VARIANTS=${VARIANTS-accurate_b512 accurate_b512_kd accurate_w}
+VARIANTS=${VARIANTS-accurate_b512 accurate_b512_kd accurate_b512_aug15 accurate_w}
 SCREENS=${SCREENS-fast28}
 plan=$(python3 device/plan_runs.py --limit "$LIMIT" --variants "$VARIANTS" --screens "$SCREENS" --runs "$RUNS" \
     --screen-seeds "${SCREEN_SEEDS:-0 1 2}" --placements "${PLACEMENTS:-none mid post}" --seeds "${SEEDS:-1 2}" \

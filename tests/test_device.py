@@ -90,6 +90,9 @@ def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
     unknown = planned("--limit", "560", "--variants", "accurate_b1024")
     assert unknown.returncode != 0 and "unknown variant(s) accurate_b1024" in unknown.stderr
     assert "no time to train" in planned("--limit", "60", "--variants", "accurate").stderr
+    six = planned("--limit", "560", "--variants", "accurate accurate_w accurate_b512 accurate_b512_kd accurate_b512_aug15 "
+                                                  "accurate_mixup")
+    assert six.returncode != 0 and "at most 5" in six.stderr
 
 
 def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
