@@ -30,7 +30,7 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
 class BatchedTensors(TensorDataset):
     """A TensorDataset that the DataLoader indexes once per batch, not once per face.
 
-    Measured on this package's 2-core CPU, one epoch of Training's indices at batch 512: 0.37 s per face, 0.14 s
+    Measured on this package's 2-core CPU, one epoch of Training's indices at batch 512: 0.37 s per face, 0.14-0.25 s
     per batch; on a GPU, where a step takes milliseconds, that CPU time is training time.
     """
 

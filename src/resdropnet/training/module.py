@@ -3,9 +3,9 @@
 import time
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Timer
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 from torchmetrics.classification import MulticlassAccuracy
 
 from resdropnet.models import create_model
