@@ -51,3 +51,26 @@ def test_a_time_budget_and_a_max_time_are_refused_together():
 
     with pytest.raises(ValueError, match="give one"):
         TrainConfig(time_budget=60, max_time="00:00:01:00")
+
+
+def agree_across_ranks(rank: int, init_file: str, results) -> None:
+    import torch.distributed as dist
+
+    from resdropnet.training.schedules import agreed_progress
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        results[rank] = agreed_progress(0.25 + 0.5 * rank)  # rank 1's clock runs ahead
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_ranks_step_with_one_progress(tmp_path):
+    import torch.multiprocessing as mp
+
+    from resdropnet.training.schedules import agreed_progress
+
+    assert agreed_progress(0.4) == 0.4  # not distributed: its own clock
+    results = mp.Manager().dict()
+    mp.spawn(agree_across_ranks, args=(str(tmp_path / "rendezvous"), results), nprocs=2)
+    assert dict(results) == {0: 0.75, 1: 0.75}

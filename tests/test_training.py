@@ -155,16 +155,19 @@ def test_corrupt_checkpoint_is_named_and_kept(fer_cache, tmp_path, capsys):
         train(small_config(fer_cache, tmp_path / "fresh"), resume=True)
 
 
-def test_ddp_with_two_cpu_processes(fer_cache, tmp_path):
+@pytest.mark.parametrize("length", [["--epochs", "1"], ["--time-budget", "15"]], ids=["epochs", "time-budget"])
+def test_ddp_with_two_cpu_processes(fer_cache, tmp_path, length):
     out = tmp_path / "ddp"
     command = [sys.executable, "-m", "resdropnet", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
-               "--out", str(out), "--epochs", "1", "--batch-size", "32", "--subset", "512", "--precision", "32", "--report-tta", "none", "--optimizer", "adamw", "--lr", "0.002",
+               "--out", str(out), *length, "--batch-size", "32", "--subset", "512", "--precision", "32", "--report-tta", "none", "--optimizer", "adamw", "--lr", "0.002",
                "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--threads", "1"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, "PL_DISABLE_FORK": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "world_size=2" in result.stderr or "GLOBAL_RANK: 1" in result.stderr + result.stdout
     segments = json.loads((out / "report.json").read_text())["timing"]["segments"]
     assert segments[0]["machine"].endswith(", 2 processes")  # one CPU shared, not "2 x CPU"
+    if "--time-budget" in length:  # the ranks' clocks agree each step (agreed_progress): it anneals and ends
+        assert read_checkpoint(out / "checkpoints" / "last.ckpt")["lr_schedulers"][0]["_last_lr"][0] < 0.002 / 1000
 
 
 def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, tmp_path):

@@ -29,6 +29,19 @@ def onecycle(progress: float, warmup_fraction: float) -> tuple[float, float]:
     return cosine_between(1.0, 1 / ONECYCLE_DIV / ONECYCLE_FINAL_DIV, fraction), cosine_between(low, high, fraction)
 
 
+def agreed_progress(progress: float) -> float:
+    """The furthest progress over all processes of a distributed run: each rank reads its own clock, and ranks
+    stepping at different rates would drift apart. Costs one scalar all-reduce per step, only when distributed."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return progress
+    backend_device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    furthest = torch.tensor([progress], dtype=torch.float64, device=backend_device)
+    dist.all_reduce(furthest, op=dist.ReduceOp.MAX)
+    return float(furthest.item())
+
+
 class ClockSchedule(torch.optim.lr_scheduler.LRScheduler):
     """Sets every group's lr (and for onecycle its momentum) from progress(), the spent share of the budget."""
 
@@ -42,7 +55,7 @@ class ClockSchedule(torch.optim.lr_scheduler.LRScheduler):
         return {key: value for key, value in super().state_dict().items() if key != "progress"}
 
     def get_lr(self) -> list[float]:
-        progress = min(max(self.progress(), 0.0), 1.0)
+        progress = min(max(agreed_progress(self.progress()), 0.0), 1.0)
         if self.schedule == "onecycle":
             factor, momentum = onecycle(progress, self.warmup_fraction)
             for group in self.optimizer.param_groups:
