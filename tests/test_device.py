@@ -107,3 +107,33 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     ablation = planned("--limit", "560", "--placements", "none", "--seeds", "3").stdout
     assert ablation == ("ablation_none_3\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.1 --placements none "
                         "--seeds 3 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
+
+
+def test_the_summary_ranks_the_runs_by_publictest_and_averages_each_group_of_seeds(tmp_path):
+    import tarfile
+
+    def run(folder: str, public: float, private: float) -> None:
+        path = tmp_path / "runs" / folder / "benchmark.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"model": "resdropnet_s", "epochs": 28, "best_epoch": 27, "train_wall_seconds": 240,
+                                    "public_test_accuracy": {"none": public, "flip": public + 0.01},
+                                    "private_test_accuracy": {"none": private, "flip": private + 0.01}}))
+
+    run("accurate_b512", 0.69, 0.70)
+    run("accurate_w", 0.70, 0.71)
+    run("fast28/resdropnet_s_mid_0.1/seed0", 0.67, 0.69)
+    run("fast28/resdropnet_s_mid_0.1/seed1", 0.68, 0.70)
+    with tarfile.open(tmp_path / "results.tgz", "w:gz") as tar:
+        tar.add(tmp_path / "runs", arcname="runs")
+    summary = subprocess.run([sys.executable, str(PROJECT_ROOT / "device" / "summarise.py"), str(tmp_path / "results.tgz")],
+                             capture_output=True, text=True)
+    assert summary.returncode == 0, summary.stderr
+    rows = [line for line in summary.stdout.splitlines() if line.startswith("| runs/")]
+    assert [row.split(" | ")[0] for row in rows[:2]] == ["| runs/accurate_w", "| runs/accurate_b512"]
+    assert "| shipped `default` | resdropnet_s | 48 | 41 | " in summary.stdout  # its best epoch counted from 1
+    assert "| runs/fast28/resdropnet_s_mid_0.1 | 2 | 67.50 ± 0.71 | 68.50 ± 0.71 | 69.50 ± 0.71 | 70.50 ± 0.71 |" in summary.stdout
+    (tmp_path / "empty").mkdir()
+    for missing, message in (("empty", "no finished run"), ("absent.tgz", "no such file")):
+        refused = subprocess.run([sys.executable, str(PROJECT_ROOT / "device" / "summarise.py"), str(tmp_path / missing)],
+                                 capture_output=True, text=True)
+        assert refused.returncode != 0 and message in refused.stderr
