@@ -32,6 +32,7 @@ plan=$(python3 device/plan_runs.py --limit "$LIMIT" --variants "$VARIANTS" --scr
     ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
 echo "$plan"
 while IFS=$'\t' read -r name _epochs args; do
+    [ -n "$name" ] || continue  # an empty plan
     # shellcheck disable=SC2086  # args and EXTRA are word lists
     timeout -k 20 "$LIMIT" python3 -m resdropnet $args --data "$DATA" $EXTRA > "$RUNS/$name.log" 2>&1 &
 done <<< "$plan"
