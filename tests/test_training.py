@@ -101,7 +101,8 @@ class ValidationNeverImproves(pl.Callback):
 
 
 def test_a_time_budget_sets_the_epochs_and_anneals_the_schedule_when_time_is_up(fer_cache, tmp_path):
-    train(small_config(fer_cache, tmp_path / "run", epochs=1, time_budget=20, optimizer="adamw", lr=0.002))
+    # 600 faces an epoch: a few seconds each, so 20 s holds several epochs even on a slow machine
+    train(small_config(fer_cache, tmp_path / "run", epochs=1, time_budget=20, subset=600, optimizer="adamw", lr=0.002))
     benchmark = json.loads((tmp_path / "run" / "benchmark.json").read_text())
     assert benchmark["epochs"] > 1  # --epochs 1 gave way to the budget
     last = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
