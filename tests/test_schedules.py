@@ -42,8 +42,14 @@ def test_the_schedule_holds_its_end_once_the_budget_is_spent_and_saves_no_clock(
     assert opt.param_groups[0]["lr"] == 0.0
     assert "progress" not in schedule.state_dict()
     torch.save(schedule.state_dict(), __import__("io").BytesIO())  # a checkpoint can hold it
-    with pytest.raises(ValueError, match="schedule must be"):
-        ClockSchedule(optimizer("sgd"), lambda: 0.0, "step", warmup_fraction=0.1)
+
+
+def test_an_unknown_schedule_optimizer_or_mix_is_refused_by_name():
+    from resdropnet.training.config import TrainConfig
+
+    for field, value in (("schedule", "step"), ("optimizer", "lamb"), ("mix", "mosaic")):
+        with pytest.raises(ValueError, match=f"{field} must be one of .*, got '{value}'"):
+            TrainConfig(**{field: value})
 
 
 def test_a_time_budget_and_a_max_time_are_refused_together():

@@ -10,6 +10,7 @@ from pathlib import Path
 from resdropnet.cli.inference import add_inference_commands
 from resdropnet.errors import ResDropNetError
 from resdropnet.inference.backends import BACKENDS
+from resdropnet.training.config import MIXES, OPTIMIZERS, SCHEDULES
 from resdropnet.weights import SHIPPED_MODELS
 
 # evaluation.tta.TTA_MODES, spelled out so that the CLI starts without importing torch
@@ -154,13 +155,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="run folder: config, checkpoints, logs, weights, report")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--optimizer", choices=["sgd", "adamw"])
+    parser.add_argument("--optimizer", choices=OPTIMIZERS)
     parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--schedule", choices=["onecycle", "cosine", "constant"])
+    parser.add_argument("--schedule", choices=SCHEDULES)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--augment", type=float, help="augmentation strength, 0 turns it off (default 1)")
-    parser.add_argument("--mix", choices=["none", "mixup", "cutmix"])
+    parser.add_argument("--mix", choices=MIXES)
     parser.add_argument("--mix-alpha", type=float)
     parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.999; 0 turns it off")
     parser.add_argument("--seed", type=int)

@@ -5,6 +5,10 @@ from pathlib import Path
 
 import yaml
 
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+MIXES = ("none", "mixup", "cutmix")
+
 
 @dataclass
 class TrainConfig:
@@ -44,6 +48,9 @@ class TrainConfig:
     distill_temperature: float = 2.0
 
     def __post_init__(self):
+        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("mix", MIXES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.teacher and self.mix != "none":
             raise ValueError("distillation (teacher) and mixup/cutmix cannot be combined: the teacher's targets are not mixed")
         if self.time_budget and self.max_time:

@@ -46,8 +46,6 @@ class ClockSchedule(torch.optim.lr_scheduler.LRScheduler):
     """Sets every group's lr (and for onecycle its momentum) from progress(), the spent share of the budget."""
 
     def __init__(self, optimizer, progress: Callable[[], float], schedule: str, warmup_fraction: float):
-        if schedule not in ("onecycle", "cosine", "constant"):
-            raise ValueError(f"schedule must be onecycle, cosine or constant, got {schedule!r}")
         self.progress, self.schedule, self.warmup_fraction = progress, schedule, warmup_fraction
         super().__init__(optimizer)
 
