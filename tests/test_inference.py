@@ -321,9 +321,9 @@ def test_core_path_runs_without_torch(photo_with_faces, tmp_path):
 
 
 def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
-    accuracies = {}
-    for weights in ("default", "fast", "default,fast"):
-        assert main(["evaluate", "--data", str(fer_cache), "--weights", weights, "--split", "private", "--json"]) == 0
-        accuracies[weights] = json.loads(capsys.readouterr().out)["accuracy"]
-    # Measured once: 68.5% and 68.1% alone, 69.7% together; fixed weights and data make this deterministic.
-    assert accuracies["default,fast"] > max(accuracies["default"], accuracies["fast"])
+    assert main(["evaluate", "--data", str(fer_cache), "--weights", "default,fast", "--split", "private", "--json"]) == 0
+    together = json.loads(capsys.readouterr().out)["accuracy"]
+    alone = [json.loads((shipped_folder(name) / "report.json").read_text())["test"]["none"]["accuracy"]
+             for name in ("default", "fast")]
+    # Measured: 69.57% and 68.07% alone (their cards), 69.99% together, 15 faces above the better one.
+    assert together > max(alone)

@@ -120,7 +120,7 @@ def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_
 
 def cli_train(fer_cache, out, *extra) -> list[str]:
     return [sys.executable, "-m", "resdropnet", "train", "--data", str(fer_cache), "--model", "resdropnet_t",
-            "--out", str(out), "--epochs", "3", "--batch-size", "64", "--subset", "4000", "--precision", "32", "--report-tta", "none",
+            "--out", str(out), "--epochs", "2", "--batch-size", "64", "--subset", "4000", "--precision", "32", "--report-tta", "none",
             "--optimizer", "adamw", "--lr", "0.002", "--seed", "5", "--deterministic", *extra]
 
 
@@ -171,7 +171,7 @@ def test_ddp_with_two_cpu_processes(fer_cache, tmp_path, length):
         assert read_checkpoint(out / "checkpoints" / "last.ckpt")["lr_schedulers"][0]["_last_lr"][0] < 0.002 / 1000
 
 
-def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, tmp_path):
+def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, tmp_path, capsys):
     from resdropnet.evaluation.tta import predict_probabilities
     from resdropnet.training.datamodule import FerDataModule
     from resdropnet.weights import load_model
@@ -179,6 +179,8 @@ def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, 
     datamodule = FerDataModule(str(fer_cache), subset=300, teacher="default")
     datamodule.setup()
     images, _labels, teacher_log_probs = datamodule.tensors["train"].tensors
+    progress = capsys.readouterr().err  # a pass over Training takes minutes on a CPU: it shows a bar
+    assert "teacher pass: 100%" in progress and f"{len(images)}/{len(images)}" in progress
     expected = predict_probabilities(load_model("default"), images, tta="flip")
     torch.testing.assert_close(teacher_log_probs.exp(), expected, atol=0.03, rtol=0)  # bf16 where native
 

@@ -15,8 +15,8 @@ from resdropnet.labels import EMOTIONS
 SPLIT_ALIASES = {"private": "test", "public": "val", "train": "train", "test": "test", "val": "val"}
 
 
-def evaluate_model(model, images, labels, tta: str = "none") -> dict:
-    metrics = classification_metrics(predict_probabilities(model, images, tta), labels)
+def evaluate_model(model, images, labels, tta: str = "none", progress: str = "") -> dict:
+    metrics = classification_metrics(predict_probabilities(model, images, tta, progress=progress), labels)
     return {"tta": tta, **metrics}
 
 
@@ -24,7 +24,7 @@ def evaluate_split(model, source, split: str, tta: str = "none") -> dict:
     """Metrics of model on one split ('private'/'test', 'public'/'val', 'train') of a FER2013 source."""
     split_name = SPLIT_ALIASES[split]
     images, labels = data.load(source).split(split_name)
-    return {"split": split_name, **evaluate_model(model, images, labels, tta)}
+    return {"split": split_name, **evaluate_model(model, images, labels, tta, progress=f"{split_name}, TTA {tta}")}
 
 
 def evaluate_deployed(weights, source, split: str, backend: str, tta: str = "none") -> dict:
@@ -74,7 +74,8 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
     splits = {}
     for split in ("val", "test"):
         images, labels = datamodule.tensors[split].tensors
-        splits[split] = {tta: evaluate_model(model, images, labels, tta) for tta in tta_modes}
+        splits[split] = {tta: evaluate_model(model, images, labels, tta, progress=f"report: {split}, TTA {tta}")
+                         for tta in tta_modes}
     report = {
         "model": config["model"],
         "best_checkpoint": str(best_checkpoint),

@@ -1,7 +1,10 @@
 """Class probabilities for uint8 face batches, with optional test-time augmentation."""
 
+import sys
+
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 TTA_MODES = ("none", "flip", "tencrop")
 TENCROP_SIZE = 44
@@ -23,14 +26,19 @@ def views(images: torch.Tensor, tta: str) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def predict_probabilities(model, images, tta: str = "none", batch_size: int = 512) -> torch.Tensor:
-    """images: uint8 N x 48 x 48 (tensor or array); returns float N x classes."""
+def predict_probabilities(model, images, tta: str = "none", batch_size: int = 512, progress: str = "") -> torch.Tensor:
+    """images: uint8 N x 48 x 48 (tensor or array); returns float N x classes.
+
+    progress: the label of a progress bar on stderr ("" for none); a pass over Training takes minutes on a CPU.
+    """
     images = torch.as_tensor(images)
     model.eval()
     device = next(model.parameters()).device
     outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].to(device).unsqueeze(1).float().div(255)
-        probs = torch.stack([F.softmax(model(view).float(), dim=1) for view in views(batch, tta)]).mean(0)
-        outputs.append(probs.cpu())
+    with tqdm(total=len(images), unit="face", desc=progress, disable=not progress, file=sys.stderr) as bar:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device).unsqueeze(1).float().div(255)
+            probs = torch.stack([F.softmax(model(view).float(), dim=1) for view in views(batch, tta)]).mean(0)
+            outputs.append(probs.cpu())
+            bar.update(len(batch))
     return torch.cat(outputs)

@@ -23,7 +23,7 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     # bf16 only where the CPU has it natively: emulated bf16 on an AVX2 CPU is several times slower than fp32.
     with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda" or cpu_has_bf16()):
-        probs = predict_probabilities(load_ensemble(weights).to(device), images, tta="flip")
+        probs = predict_probabilities(load_ensemble(weights).to(device), images, tta="flip", progress="teacher pass")
     return probs.float().clamp_min(1e-8).log()
 
 
