@@ -190,6 +190,7 @@ def test_ship_a_run_that_trained_elsewhere_with_local_data(fer_cache, tmp_path, 
     shutil.copyfile(shipped_folder("fast") / "model.safetensors", run / "model.safetensors")
     report = json.loads((shipped_folder("fast") / "report.json").read_text())
     report["config"]["data"] = "/tmp/resdropnet-device/cache-not-here"
+    report["config"]["init"] = "base.safetensors"
     report["timing"]["segments"] = [{"machine": "NVIDIA H100 80GB HBM3", "precision": "bf16-mixed",
                                      "seconds": 300.0, "epochs": report["timing"]["epochs"]}]
     (run / "report.json").write_text(json.dumps(report))
@@ -201,6 +202,7 @@ def test_ship_a_run_that_trained_elsewhere_with_local_data(fer_cache, tmp_path, 
     assert shipped["onnx_int8"]["test_accuracy"] == pytest.approx(report["test"]["none"]["accuracy"], abs=0.01)
     card = (folder / "MODEL_CARD.md").read_text()
     assert "(bf16-mixed) on NVIDIA H100 80GB HBM3" in card and "resdropnet train ..." in card
+    assert "Fine-tuned from `base.safetensors`" in card
 
 
 def test_cli_predict_folder_json_csv_and_annotated_images(photo_with_faces, tmp_path, capsys):

@@ -53,6 +53,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         "## Training",
         f"{timing['epochs']} epochs, {timing['train_wall_seconds'] / 60:.1f} min of training wall-clock "
         f"({timing['precision']}) on {machine}; best PublicTest epoch: {report['best_epoch'] + 1}."
+        + (f" Fine-tuned from `{cfg['init']}`, whose own training these figures do not count." if cfg.get("init") else "")
         + (f" Distilled from the teacher `{cfg['teacher']}` (its flip-averaged outputs on the training faces; "
            f"distill_weight {cfg['distill_weight']}, temperature {cfg['distill_temperature']})." if cfg.get("teacher") else ""),
         "",
