@@ -76,11 +76,10 @@ def results_table() -> str | None:
     ]
     for name, r in reports.items():
         timing = r["timing"]
-        teacher = f", distilled from `{r['config']['teacher']}`" if r["config"].get("teacher") else ""
-        if r["config"].get("init"):
-            teacher = f", fine-tuned from `{r['config']['init']}`{teacher}"
+        lineage = (f", fine-tuned from `{r['config']['init']}`" if r["config"].get("init") else "") + (
+            f", distilled from `{r['config']['teacher']}`" if r["config"].get("teacher") else "")
         lines.append(f"Shipped `{name}`: best epoch {r['best_epoch'] + 1} of {timing['epochs']}, "
-                     f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}){teacher}; "
+                     f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}){lineage}; "
                      f"PublicTest accuracy {r['val']['none']['accuracy']:.2%}. "
                      f"Full report: `src/resdropnet/weights/{name}/MODEL_CARD.md`.\n")
     return "\n".join(lines).rstrip()

@@ -3,8 +3,6 @@
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 MIXES = ("none", "mixup", "cutmix")
@@ -60,6 +58,8 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml  # here, not at the top: the CLI imports this module's lists on every start
+
         values = yaml.safe_load(Path(path).read_text()) or {}
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
@@ -68,6 +68,8 @@ class TrainConfig:
         return cls(**values)
 
     def to_yaml(self, path: str | Path) -> None:
+        import yaml
+
         Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
 
     def to_dict(self) -> dict:
