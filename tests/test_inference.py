@@ -179,6 +179,25 @@ def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp
     assert f"PrivateTest {int8['test_accuracy']:.2%} without TTA, measured on" in (folder / "MODEL_CARD.md").read_text()
 
 
+def test_shipped_model_cards_are_what_their_reports_make_and_name_the_weakest_class(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import resdropnet.model_card
+
+    for name in SHIPPED_MODELS:
+        folder = tmp_path / name
+        shutil.copytree(shipped_folder(name), folder)
+        (folder / "MODEL_CARD.md").unlink()
+        monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda _name: folder)
+        assert main(["ship", "--name", name, "--card-only"]) == 0
+        card = (folder / "MODEL_CARD.md").read_text()
+        assert card == (shipped_folder(name) / "MODEL_CARD.md").read_text(), f"{name}: run `resdropnet ship --card-only`"
+        per_class = json.loads((folder / "report.json").read_text())["test"]["none"]["per_class"]
+        weakest = min(per_class, key=lambda emotion: per_class[emotion]["recall"])
+        assert f"weakest class is {weakest} (recall {per_class[weakest]['recall']:.1%})" in card
+    assert "rewrote" in capsys.readouterr().out
+
+
 def test_ship_a_run_that_trained_elsewhere_with_local_data(fer_cache, tmp_path, monkeypatch, capsys):
     """A run from a lent GPU names its data path there; ship calibrates and measures on --data here instead."""
     import shutil

@@ -7,20 +7,33 @@ from pathlib import Path
 
 from resdropnet.evaluation.report import evaluate_deployed, report_markdown
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
+from resdropnet.labels import EMOTIONS
 from resdropnet.system import machine_description, machine_info
 from resdropnet.weights import shipped_folder
 
 LIMITS = """\
 - FER2013 faces were found by Google image search and labelled once each; roughly one label in
   ten is wrong or ambiguous, which caps every model's accuracy (human accuracy is about 65%).
-- Classes are imbalanced: disgust has 436 training images against 7,215 for happy; its recall is
-  the weakest and its figures rest on 55 PrivateTest images.
+{classes}
 - The faces are mostly frontal, 48x48 grayscale, of adults from web photos; the set's make-up by
   age, skin tone and culture is undocumented, so accuracy on under-represented groups is unknown.
 - Posed or exaggerated expressions dominate; subtle, spontaneous or mixed expressions and
   non-Western display rules are poorly covered.
 - A facial expression is not an emotion: the model labels appearance, not what a person feels.
   Do not use it to make decisions about people."""
+
+
+def class_limits(test: dict) -> str:
+    """The imbalance bullet, with this model's own weakest class and its commonest confusion (rows: true class)."""
+    per_class, confusion = test["per_class"], test["confusion_matrix"]
+    weakest = min(EMOTIONS, key=lambda name: per_class[name]["recall"])
+    row = confusion[EMOTIONS.index(weakest)]
+    mistaken = max((n for n in EMOTIONS if n != weakest), key=lambda n: row[EMOTIONS.index(n)])
+    disgust = per_class["disgust"]
+    return (f"- Classes are imbalanced: disgust has 436 training images against 7,215 for happy; its PrivateTest\n"
+            f"  recall ({disgust['recall']:.1%}) rests on {disgust['support']} faces. This model's weakest class is "
+            f"{weakest} (recall {per_class[weakest]['recall']:.1%}),\n"
+            f"  most often taken for {mistaken} ({row[EMOTIONS.index(mistaken)] / sum(row):.1%} of its faces).")
 
 
 def measured_on(int8: dict) -> str:
@@ -71,7 +84,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         f"PrivateTest {int8.get('test_accuracy', float('nan')):.2%} without TTA{measured_on(int8)}.",
         "",
         "## Known limits and biases",
-        LIMITS,
+        LIMITS.format(classes=class_limits(report["test"]["none"])),
         "",
     ])
 
@@ -107,5 +120,14 @@ def quantize_shipped(name: str, source) -> dict:
                            for split in ("val", "test")}
     report["onnx_int8"]["measured_on"] = machine_info()
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "MODEL_CARD.md").write_text(model_card(report, report["reproduce"], report["machine"], name))
+    write_card(name)
     return report["onnx_int8"]
+
+
+def write_card(name: str) -> Path:
+    """(Re)writes a shipped model's MODEL_CARD.md from its report.json."""
+    folder = shipped_folder(name)
+    report = json.loads((folder / "report.json").read_text())
+    card = folder / "MODEL_CARD.md"
+    card.write_text(model_card(report, report["reproduce"], report["machine"], name))
+    return card

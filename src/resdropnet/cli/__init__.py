@@ -99,14 +99,17 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from resdropnet.model_card import quantize_shipped, ship
+    from resdropnet.model_card import quantize_shipped, ship, write_card
 
+    if args.card_only:
+        print(f"rewrote {write_card(args.name)}")
+        return 0
     if args.int8_only:
         int8 = quantize_shipped(args.name, args.data)
         print(f"{args.name}: model.int8.onnx remade; PublicTest {int8['val_accuracy']:.2%}, PrivateTest {int8['test_accuracy']:.2%}")
         return 0
     if not (args.run_dir and args.command):
-        raise SystemExit("resdropnet ship: RUN_DIR and --command are required (or --int8-only)")
+        raise SystemExit("resdropnet ship: RUN_DIR and --command are required (or --int8-only, --card-only)")
     print(f"shipped {ship(args.run_dir, args.command, args.name, args.data)}")
     return 0
 
@@ -238,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     ship_parser.add_argument("--command", help="the exact command that trained the run, for the model card")
     ship_parser.add_argument("--int8-only", action="store_true",
                              help="only remake the shipped model's int8 ONNX from its model.onnx, calibrated on --data")
+    ship_parser.add_argument("--card-only", action="store_true",
+                             help="only rewrite the shipped model's MODEL_CARD.md from its report.json")
     ship_parser.add_argument("--data", default="../shared/data/fer2013.zip",
                              help="FER2013 source to calibrate and measure the int8 model on (a run trained on "
                                   "another machine names a data path that is not here)")
