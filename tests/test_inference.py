@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -339,6 +340,39 @@ def test_core_path_runs_without_torch(photo_with_faces, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["faces"]
+
+
+def test_the_wheel_carries_the_shipped_models_and_predicts_from_them(photo_with_faces, tmp_path):
+    """A plain (not editable) install reads weights and the web page from the wheel: package data, not src/."""
+    import shutil
+    import zipfile
+    from pathlib import Path
+
+    pytest.importorskip("setuptools", reason="building the wheel without build isolation needs setuptools")
+    # A copy, so that setuptools' build/ (which keeps files deleted from src/) is fresh and the work tree untouched.
+    source = tmp_path / "source"
+    shutil.copytree(Path(__file__).resolve().parents[1], source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".device", "build", "dist", "runs", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path / "dist")], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (tmp_path / "dist").glob("resdropnet-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in SHIPPED_MODELS:
+        for file in ("model.safetensors", "model.onnx", "model.int8.onnx", "report.json", "MODEL_CARD.md"):
+            assert f"resdropnet/weights/{name}/{file}" in names
+    assert "resdropnet/serving/static/index.html" in names
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    cv2.imwrite(str(tmp_path / "photo.png"), photo_with_faces[0])
+    script = ("import resdropnet, sys\nfrom resdropnet.cli import main\n"
+              "print(resdropnet.__file__, file=sys.stderr)\n"
+              f"sys.exit(main(['predict', {str(tmp_path / 'photo.png')!r}, '--quiet', '--weights', 'fast']))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().startswith(str(tmp_path / "site")), "resdropnet was imported from src/, not the wheel"
+    faces = json.loads(result.stdout)[0]["faces"]
+    assert faces and all(face["emotion"] in EMOTIONS for face in faces)
 
 
 def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
