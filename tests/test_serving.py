@@ -1,5 +1,6 @@
 """The HTTP service against a real uvicorn server on 127.0.0.1, and the web page in a real Chromium."""
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from resdropnet.cli import build_parser
 from resdropnet.evaluation.photos import compose_photo
 from resdropnet.labels import EMOTIONS
+from resdropnet.weights import shipped_folder
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,6 +97,10 @@ def test_health_model_and_docs(server):
     model = httpx.get(f"{base}/v1/model").json()
     assert model["labels"] == list(EMOTIONS) and model["version"]
     assert model["metrics"]["private_test_accuracy"]["none"] > 0.5
+    # The shipped model is served by its int8 copy, whose own measured figure is the one to show.
+    card = json.loads((shipped_folder("default") / "report.json").read_text())
+    assert model["backend"] == "onnx-int8"
+    assert model["private_test_accuracy"] == card["onnx_int8"]["test_accuracy"] == model["metrics"]["onnx_int8"]["private_test_accuracy"]
     assert httpx.get(f"{base}/docs").status_code == 200
     assert "/v1/predict" in httpx.get(f"{base}/openapi.json").json()["paths"]
 
@@ -194,9 +200,13 @@ def test_web_page_shows_the_emotion_in_a_real_browser(server, face_photo, tmp_pa
         expect(page.locator("[data-testid=status]")).to_contain_text("1 face(s) found")
         assert page.locator("li.face .bar").count() == len(EMOTIONS)
         assert page.evaluate("document.getElementById('canvas').width") == 640
-        expect(page.locator("[data-testid=model]")).to_contain_text("PrivateTest")
+        served = json.loads((shipped_folder("default") / "report.json").read_text())["onnx_int8"]["test_accuracy"]
+        expect(page.locator("[data-testid=model]")).to_contain_text(f"onnx-int8, detector haar), {served:.1%} on FER2013 PrivateTest")
         page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)
 
         page.set_input_files("[data-testid=file]", {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"text"})
         expect(page.locator("[data-testid=status]")).to_contain_text("not an image")
+        assert page.locator("[data-testid=status]").inner_text().count("notes.jpg") == 1
+        assert page.locator("li.face").count() == 0  # the earlier photo's faces and picture are gone
+        assert page.evaluate("document.getElementById('canvas').width") == 0
         browser.close()

@@ -91,7 +91,9 @@ async function showFile(file) {
     setStatus(`${file.name}: ${result.faces.length} face(s) found.`);
   } catch (error) {
     facesList.replaceChildren();
-    setStatus(`${file.name}: ${error.message}`, true);
+    canvas.width = 0;  // no earlier photo beside this file's error
+    const named = error.message.startsWith(`${file.name}:`);
+    setStatus(named ? error.message : `${file.name}: ${error.message}`, true);
   }
 }
 
@@ -141,8 +143,8 @@ async function showModel() {
   const response = await fetch("/v1/model");
   if (!response.ok) return;
   const model = await response.json();
-  const accuracy = model.metrics.private_test_accuracy;
-  const figure = accuracy && accuracy.none ? `, ${(accuracy.none * 100).toFixed(1)}% on FER2013 PrivateTest` : "";
+  const accuracy = model.private_test_accuracy;
+  const figure = accuracy ? `, ${(accuracy * 100).toFixed(1)}% on FER2013 PrivateTest` : "";
   document.getElementById("model").textContent =
     `Model ${model.name} (resdropnet ${model.version}, ${model.backend}, detector ${model.detector})${figure}.`;
 }
