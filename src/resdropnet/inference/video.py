@@ -48,10 +48,16 @@ class Tracker:
 
 
 def open_capture(source) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(source)
     name = f"camera {source}" if isinstance(source, int) else str(source)
     if isinstance(source, str) and not Path(source).is_file():
         raise VideoError(f"{source}: no such video file")
+    # OpenCV warns on stderr about each backend that fails to open the source; our one error says it instead.
+    log_level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        capture = cv2.VideoCapture(source)
+    finally:
+        cv2.utils.logging.setLogLevel(log_level)
     if not capture.isOpened():
         raise VideoError(f"{name}: cannot open as a video")
     return capture
