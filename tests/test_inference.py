@@ -282,6 +282,25 @@ def test_bad_files_get_their_own_errors_and_the_rest_is_processed(photo_with_fac
     assert records[0]["faces"]
 
 
+def test_python_api_predicts_files_and_folders_in_order_with_errors_in_place(recognizer, photo_with_faces, tmp_path):
+    photo, _boxes, _labels = photo_with_faces
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    cv2.imwrite(str(folder / "a.jpg"), photo)
+    (folder / "b.png").write_text("not pixels")
+    cv2.imwrite(str(folder / "nested" / "c.png"), np.fliplr(photo))
+    (folder / "readme.txt").write_text("not an image name: skipped")
+    predictions = list(recognizer.predict_files([folder, tmp_path / "gone.jpg"], batch_images=2))
+    assert [p.path.name for p in predictions] == ["gone.jpg", "a.jpg", "b.png", "c.png"]
+    assert predictions[0].error.endswith("gone.jpg: no such file or folder")
+    assert "b.png: not an image" in predictions[2].error and predictions[2].faces == []
+    assert predictions[2].to_dict() == {"file": str(folder / "b.png"), "error": predictions[2].error}
+    expected = recognizer.predict(folder / "a.jpg")
+    assert [f.to_dict() for f in predictions[1].faces] == [f.to_dict() for f in expected] and expected
+    assert (predictions[1].width, predictions[1].height) == (photo.shape[1], photo.shape[0])
+    assert [p.path.name for p in recognizer.predict_files(folder / "nested")] == ["c.png"]  # one path, not a list
+
+
 def write_video(path, frames, fps: float = 10.0) -> None:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frames[0].shape[1], frames[0].shape[0]))
     for frame in frames:
@@ -311,11 +330,21 @@ def test_video_frames_csv_summary_plot_and_annotated_video(photo_with_faces, tmp
     assert main(["video", str(tmp_path / "clip.mp4"), "--every", "5", "--summary", str(tmp_path / "e.json")]) == 0
     assert json.loads((tmp_path / "e.json").read_text())["frames_analysed"] == 5
 
+    # The same through the Python API.
+    analysis = EmotionRecognizer().predict_video(tmp_path / "clip.mp4", every=5)
+    assert analysis.summary() == json.loads((tmp_path / "e.json").read_text())
+    assert [frame.frame for frame in analysis.frames] == [0, 5, 10, 15, 20] and analysis.fps == 10.0
+    assert all(len(frame.tracks) == len(frame.faces) for frame in analysis.frames)
 
-def test_unreadable_video_is_a_clear_error(tmp_path, capsys):
+
+def test_unreadable_video_is_a_clear_error(recognizer, tmp_path, capsys):
+    from resdropnet.inference import VideoError
+
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
     assert main(["video", str(tmp_path / "broken.mp4")]) == 1
     assert "broken.mp4" in capsys.readouterr().err
+    with pytest.raises(VideoError, match="missing.mp4: no such video file"):
+        recognizer.predict_video(tmp_path / "missing.mp4")
 
 
 def test_demo_finds_the_astronaut(tmp_path, capsys):
@@ -340,6 +369,12 @@ def test_core_path_runs_without_torch(photo_with_faces, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["faces"]
+
+    # video's --plot needs matplotlib (the train extra): said before any frame is read.
+    script = ("import sys\nsys.modules['matplotlib'] = None\nfrom resdropnet.cli import main\n"
+              "sys.exit(main(['video', 'clip.mp4', '--plot', 't.png']))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 1 and "--plot draws with matplotlib" in result.stderr and "no such video" not in result.stderr
 
 
 def test_the_wheel_carries_the_shipped_models_and_predicts_from_them(photo_with_faces, tmp_path):

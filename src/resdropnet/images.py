@@ -149,8 +149,8 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(array, 0, 255).astype(np.uint8)
 
 
-def list_images(paths) -> tuple[list[Path], list[str]]:
-    """Files named on the command line plus image files found recursively in folders; and what was not found."""
+def list_images(paths) -> tuple[list[Path], list[Path]]:
+    """Files named plus image files found recursively in folders; and the paths that do not exist."""
     found, missing = [], []
     for entry in map(Path, paths):
         if entry.is_dir():
@@ -158,5 +158,5 @@ def list_images(paths) -> tuple[list[Path], list[str]]:
         elif entry.is_file():
             found.append(entry)
         else:
-            missing.append(f"{entry}: no such file or folder")
+            missing.append(entry)
     return found, missing

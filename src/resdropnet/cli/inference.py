@@ -28,48 +28,26 @@ def recognizer_from_args(args):
 
 
 def cmd_predict(args) -> int:
-    from tqdm import tqdm
-
-    from resdropnet.images import list_images
+    from resdropnet.images import read_image
 
     recognizer = recognizer_from_args(args)
-    paths, errors = list_images(args.paths)
-    records = []
-    with tqdm(total=len(paths), unit="image", file=sys.stderr, disable=args.quiet) as bar:
-        for start in range(0, len(paths), IMAGE_BATCH):
-            chunk = paths[start : start + IMAGE_BATCH]
-            records += predict_chunk(recognizer, chunk, errors, Path(args.out) if args.out else None)
-            bar.update(len(chunk))
-    write_predictions(records, args.format, Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    records, errors = [], []
+    for prediction in recognizer.predict_files(args.paths, batch_images=IMAGE_BATCH, progress=not args.quiet):
+        if prediction.error:
+            errors.append(prediction.error)
+            continue
+        record = prediction.to_dict()
+        if out is not None:
+            annotated = write_annotated(read_image(prediction.path), prediction.faces, prediction.path, out)
+            record["annotated"] = str(annotated)
+        records.append(record)
+    write_predictions(records, args.format, out)
     for error in errors:
         print(f"resdropnet: error: {error}", file=sys.stderr)
     found = sum(len(r["faces"]) for r in records)
     print(f"{len(records)} image(s), {found} face(s), {len(errors)} error(s)", file=sys.stderr)
     return 1 if errors else 0
-
-
-def predict_chunk(recognizer, paths, errors: list[str], out: Path | None) -> list[dict]:
-    """Reads and detects per image (a bad file is an error, the rest go on); classifies all faces at once."""
-    from resdropnet.images import read_image
-
-    loaded, boxes, crops = [], [], []
-    for path in paths:
-        try:
-            bgr = read_image(path)
-        except ResDropNetError as error:
-            errors.append(str(error))
-            continue
-        found, face_crops = recognizer.detect_and_crop(bgr)
-        loaded.append((path, bgr))
-        boxes.append(found)
-        crops.append(face_crops)
-    records = []
-    for (path, bgr), faces in zip(loaded, recognizer.faces_from_crops(boxes, crops)):
-        record = {"file": str(path), "width": bgr.shape[1], "height": bgr.shape[0], "faces": [f.to_dict() for f in faces]}
-        if out is not None:
-            record["annotated"] = str(write_annotated(bgr, faces, path, out))
-        records.append(record)
-    return records
 
 
 def write_annotated(bgr, faces, path: Path, out: Path) -> Path:
@@ -103,22 +81,27 @@ def write_predictions(records: list[dict], fmt: str, out: Path | None) -> None:
 
 
 def cmd_video(args) -> int:
-    from resdropnet.inference.video import analyse_video, plot_timeline, summarise, write_frames_csv
 
     if (args.input is None) == (args.webcam is None):
         raise ValueError("give a video INPUT or --webcam [INDEX], not both")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (checked before the video is read, not after)
+        except ImportError:
+            raise ResDropNetError("--plot draws with matplotlib, which the core install lacks: "
+                                  "pip install 'resdropnet[train]'") from None
     recognizer = recognizer_from_args(args)
     source = args.webcam if args.webcam is not None else args.input
     try:
-        results, fps, frames = analyse_video(recognizer, source, args.out, args.every, args.max_frames)
+        analysis = recognizer.predict_video(source, args.every, args.max_frames, args.out, progress=True)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
     if args.csv:
-        write_frames_csv(results, args.csv)
+        analysis.write_csv(args.csv)
     if args.plot:
-        plot_timeline(results, args.plot)
-    summary = summarise(results, frames, fps)
+        analysis.plot(args.plot)
+    summary = analysis.summary()
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

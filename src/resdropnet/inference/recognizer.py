@@ -1,12 +1,15 @@
 """EmotionRecognizer: photos in, faces with their emotions out."""
 
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from resdropnet.errors import ResDropNetError
 from resdropnet.faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, Box, create_detector, crop_faces, resize_face
-from resdropnet.images import read_image, to_bgr
+from resdropnet.images import list_images, read_image, to_bgr
 from resdropnet.inference.backends import TTA_MODES, create_backend, softmax, to_model_input
 from resdropnet.labels import EMOTIONS
 
@@ -28,6 +31,23 @@ class Face:
         return {"box": self.box.to_list(), "detection_score": round(self.box.score, 4), "emotion": self.emotion,
                 "confidence": round(self.confidence, 6),
                 "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+
+
+@dataclass
+class ImagePrediction:
+    """The faces of one image file, or why the file could not be read (error names the file; faces is empty)."""
+
+    path: Path
+    faces: list[Face] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        if self.error:
+            return {"file": str(self.path), "error": self.error}
+        return {"file": str(self.path), "width": self.width, "height": self.height,
+                "faces": [face.to_dict() for face in self.faces]}
 
 
 class EmotionRecognizer:
@@ -82,6 +102,50 @@ class EmotionRecognizer:
             per_image_boxes.append(found)
             crops.append(face_crops)
         return self.faces_from_crops(per_image_boxes, crops)
+
+    def predict_files(self, paths, batch_images: int = 16, progress: bool = False) -> Iterator[ImagePrediction]:
+        """Predictions for image files and folders (searched recursively for JPEG, PNG, WebP, BMP), in order.
+
+        A missing path or a file that is not a readable image yields a prediction with its error, and the rest go
+        on. The faces of batch_images images at a time are classified together; progress: a bar on stderr.
+        """
+        from tqdm import tqdm
+
+        files, missing = list_images([paths] if isinstance(paths, (str, Path)) else paths)
+        for path in missing:
+            yield ImagePrediction(path, error=f"{path}: no such file or folder")
+        with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not progress) as bar:
+            for start in range(0, len(files), batch_images):
+                chunk = files[start : start + batch_images]
+                yield from self._predict_chunk(chunk)
+                bar.update(len(chunk))
+
+    def _predict_chunk(self, paths: list[Path]) -> list[ImagePrediction]:
+        predictions, boxes, crops = [], [], []
+        for path in paths:
+            try:
+                bgr = read_image(path)
+            except ResDropNetError as error:
+                predictions.append(ImagePrediction(path, error=str(error)))
+                continue
+            found, face_crops = self.detect_and_crop(bgr)
+            predictions.append(ImagePrediction(path, width=bgr.shape[1], height=bgr.shape[0]))
+            boxes.append(found)
+            crops.append(face_crops)
+        readable = (prediction for prediction in predictions if prediction.error is None)
+        for prediction, faces in zip(readable, self.faces_from_crops(boxes, crops)):
+            prediction.faces = faces
+        return predictions
+
+    def predict_video(self, source, every: int = 1, max_frames: int = 0, out=None, progress: bool = False):
+        """Faces, emotions and face tracks over a video file or a camera (an int index), every `every`-th frame.
+
+        out: a path for the annotated video. Returns a VideoAnalysis: .frames, .fps, .summary(), .write_csv(path),
+        .plot(path). Raises VideoError (naming the source) when it cannot be opened or read.
+        """
+        from resdropnet.inference.video import analyse_video
+
+        return analyse_video(self, source, out, every, max_frames, progress)
 
     def detect_and_crop(self, bgr: np.ndarray, boxes: list[Box] | None = None) -> tuple[list[Box], np.ndarray]:
         """The faces' boxes (detected unless given) and their 48x48 crops, ready for faces_from_crops."""

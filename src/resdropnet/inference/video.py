@@ -63,11 +63,13 @@ def open_capture(source) -> cv2.VideoCapture:
     return capture
 
 
-def analyse_video(recognizer, source, out_video=None, every: int = 1, max_frames: int = 0, progress: bool = True):
-    """Reads source (a path or a camera index), classifies faces on every `every`-th frame in batches,
-    writes the annotated video if asked; returns the list of FrameFaces and the frame rate."""
+def analyse_video(recognizer, source, out_video=None, every: int = 1, max_frames: int = 0,
+                  progress: bool = True) -> "VideoAnalysis":
+    """Reads source (a path or a camera index), classifies faces on every `every`-th frame in batches and
+    writes the annotated video if asked."""
     from tqdm import tqdm
 
+    source = source if isinstance(source, int) else str(source)
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if isinstance(source, str) else 0
@@ -92,7 +94,7 @@ def analyse_video(recognizer, source, out_video=None, every: int = 1, max_frames
         writer.release()
     if index == 0:
         raise VideoError(f"{source}: no frame could be read")
-    return results, fps, index
+    return VideoAnalysis(results, fps, index)
 
 
 def open_writer(path, fps: float, shape) -> cv2.VideoWriter:
@@ -118,51 +120,59 @@ def flush(recognizer, pending, every, fps, tracker, results, writer, shown):
     return shown
 
 
-def write_frames_csv(results: list[FrameFaces], path) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["frame", "timestamp_s", "track", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS])
-        for frame in results:
-            if not frame.faces:  # the frame was analysed and held no face: a row says so
-                writer.writerow([frame.frame, f"{frame.timestamp:.3f}", *[""] * (7 + len(EMOTIONS))])
+@dataclass
+class VideoAnalysis:
+    """What analyse_video found: each analysed frame with its faces and their tracks, the frame rate, frames read."""
+
+    frames: list[FrameFaces]
+    fps: float
+    frames_read: int
+
+    def write_csv(self, path) -> None:
+        """A row per face per analysed frame; an analysed frame without a face gets an empty row."""
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frame", "timestamp_s", "track", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS])
+            for frame in self.frames:
+                if not frame.faces:
+                    writer.writerow([frame.frame, f"{frame.timestamp:.3f}", *[""] * (7 + len(EMOTIONS))])
+                for track, face in zip(frame.tracks, frame.faces):
+                    writer.writerow([frame.frame, f"{frame.timestamp:.3f}", track, *face.box.to_list(), face.emotion,
+                                     f"{face.confidence:.4f}", *(f"{face.probabilities[e]:.4f}" for e in EMOTIONS)])
+
+    def summary(self) -> dict:
+        """Frames read and analysed, the dominant emotion overall and per track, the count of each emotion."""
+        overall, per_track = Counter(), {}
+        for frame in self.frames:
             for track, face in zip(frame.tracks, frame.faces):
-                writer.writerow([frame.frame, f"{frame.timestamp:.3f}", track, *face.box.to_list(), face.emotion,
-                                 f"{face.confidence:.4f}", *(f"{face.probabilities[e]:.4f}" for e in EMOTIONS)])
+                overall[face.emotion] += 1
+                per_track.setdefault(track, Counter())[face.emotion] += 1
+        return {
+            "frames_read": self.frames_read,
+            "frames_analysed": len(self.frames),
+            "fps": self.fps,
+            "frames_with_faces": sum(1 for f in self.frames if f.faces),
+            "dominant_emotion": overall.most_common(1)[0][0] if overall else None,
+            "emotion_counts": dict(overall),
+            "tracks": {str(t): {"frames": sum(c.values()), "dominant_emotion": c.most_common(1)[0][0]}
+                       for t, c in sorted(per_track.items())},
+        }
 
+    def plot(self, path) -> None:
+        """Mean probability of each emotion over the faces of each analysed frame, against time."""
+        import matplotlib
 
-def summarise(results: list[FrameFaces], frames_read: int, fps: float) -> dict:
-    overall, per_track = Counter(), {}
-    for frame in results:
-        for track, face in zip(frame.tracks, frame.faces):
-            overall[face.emotion] += 1
-            per_track.setdefault(track, Counter())[face.emotion] += 1
-    return {
-        "frames_read": frames_read,
-        "frames_analysed": len(results),
-        "fps": fps,
-        "frames_with_faces": sum(1 for f in results if f.faces),
-        "dominant_emotion": overall.most_common(1)[0][0] if overall else None,
-        "emotion_counts": dict(overall),
-        "tracks": {str(t): {"frames": sum(c.values()), "dominant_emotion": c.most_common(1)[0][0]}
-                   for t, c in sorted(per_track.items())},
-    }
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
-
-def plot_timeline(results: list[FrameFaces], path) -> None:
-    """Mean probability of each emotion over the faces of each analysed frame, against time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    times = [f.timestamp for f in results if f.faces]
-    means = np.array([[np.mean([face.probabilities[e] for face in f.faces]) for e in EMOTIONS]
-                      for f in results if f.faces]).reshape(-1, len(EMOTIONS))
-    figure, axis = plt.subplots(figsize=(9, 3.5))
-    for column, emotion in enumerate(EMOTIONS):
-        axis.plot(times, means[:, column], label=emotion)
-    axis.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1), title="Emotions over time")
-    axis.legend(ncol=7, fontsize=7, loc="upper center")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+        with_faces = [f for f in self.frames if f.faces]
+        means = np.array([[np.mean([face.probabilities[e] for face in f.faces]) for e in EMOTIONS]
+                          for f in with_faces]).reshape(-1, len(EMOTIONS))
+        figure, axis = plt.subplots(figsize=(9, 3.5))
+        for column, emotion in enumerate(EMOTIONS):
+            axis.plot([f.timestamp for f in with_faces], means[:, column], label=emotion)
+        axis.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1), title="Emotions over time")
+        axis.legend(ncol=7, fontsize=7, loc="upper center")
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
