@@ -267,3 +267,22 @@ def test_a_cpu_run_on_fewer_threads_than_cores_says_so(monkeypatch):
         assert device_label("cpu") == cpu_label(machine_info())
     finally:
         torch.set_num_threads(threads)
+
+
+def test_the_readmes_python_pipeline_runs_as_written(fer_zip, tmp_path, monkeypatch, capsys):
+    """The README's block of prepare, train, evaluate and export, on a small subset of the real data."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b.split("\n", 1)[1] for b in readme.split("```python")[1:] if "TrainConfig.from_yaml" in b]
+    block = block.split("```")[0]
+    small = "seed=1, model='resdropnet_t', epochs=1, subset=600, precision='32', report_tta='none,flip')"
+    for written, here in (('"../shared/data/fer2013.zip"', repr(str(fer_zip))), ("seed=1)", small),
+                          ('"configs/fast.yaml"', repr(str(Path(__file__).resolve().parents[1] / "configs/fast.yaml")))):
+        assert block.count(written) == 1, f"the README's Python pipeline no longer holds {written}"
+        block = block.replace(written, here)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README.md", "exec"), {})
+    printed = [float(line) for line in capsys.readouterr().out.split()[-2:]]
+    assert all(0 < value < 1 for value in printed)
+    assert json.loads((tmp_path / "fercache" / "manifest.json").read_text())["num_images"] == 35887
+    for name in ("model.safetensors", "report.json", "model.onnx", "checkpoints/last.ckpt"):
+        assert (tmp_path / "runs" / "mine" / name).stat().st_size > 0

@@ -57,15 +57,16 @@ class TrainConfig:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, **overrides) -> "TrainConfig":
+        """The recipe in a YAML file, with any field overridden (e.g. data=..., out=..., epochs=...)."""
         import yaml  # here, not at the top: the CLI imports this module's lists on every start
 
         values = yaml.safe_load(Path(path).read_text()) or {}
         known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-        return cls(**values)
+        for source, keys in ((str(path), set(values)), ("overrides", set(overrides))):
+            if keys - known:
+                raise ValueError(f"{source}: unknown key(s) {', '.join(sorted(keys - known))}")
+        return cls(**{**values, **overrides})
 
     def to_yaml(self, path: str | Path) -> None:
         import yaml
