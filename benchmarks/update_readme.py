@@ -186,7 +186,11 @@ def ablation_results_table() -> str | None:
     results = summarise_records(ABLATION_RUNS)
     if not results:
         return None
-    command = ("resdropnet ablate --config configs/fast.yaml --placements none,mid,post --rates 0.1 --seeds 0,1,2 "
+    labels = [label.split(" ") for label in results]  # "model placement [rate]"
+    placements = ",".join(dict.fromkeys(placement for _model, placement, *_rate in labels))
+    rates = ",".join(sorted({rate for *_model, rate in (label for label in labels if len(label) == 3)}, key=float))
+    seeds = ",".join(map(str, sorted({seed for summary in results.values() for seed in summary["seeds"]})))
+    command = (f"resdropnet ablate --config configs/fast.yaml --placements {placements} --rates {rates} --seeds {seeds} "
                "--records benchmarks/results/ablation_runs")
     return ablation_table(results) + f"\n\n`{command}`; one record per run in `benchmarks/results/ablation_runs/`."
 

@@ -9,11 +9,11 @@
 # variant's weights.
 #   device/run.sh bash device/jobs.sh
 # Environment: VARIANTS (of plan_runs.py's table, at most 5; default "accurate_b512 accurate_b512_kd
-# accurate_b512_aug15 accurate_w"), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS and PLACEMENTS
-# (the ablation's; default "1 2" and "none mid post"), LIMIT (default 470 s, so that staging, runs and
-# packing stay inside the call's 600 s), EPOCHS_ACCURATE (fixed epochs for the variants instead of the time
-# budget), EXTRA (flags for every run; a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu
-# --subset 300 --epochs 1").
+# accurate_b512_aug15 accurate_w"), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS, PLACEMENTS and
+# RATES (the ablation's; default "1 2", "none mid post" and "0.1"; SEEDS="0 1 2" PLACEMENTS="mid post"
+# RATES=0.2 adds the six runs of rate 0.2), LIMIT (default 470 s, so that staging, runs and packing stay inside
+# the call's 600 s), EPOCHS_ACCURATE (fixed epochs for the variants instead of the time budget), EXTRA (flags
+# for every run; a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu --subset 300 --epochs 1").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set by the device tool}"
@@ -29,6 +29,7 @@ VARIANTS=${VARIANTS-accurate_b512 accurate_b512_kd accurate_b512_aug15 accurate_
 SCREENS=${SCREENS-fast28}
 plan=$(python3 device/plan_runs.py --limit "$LIMIT" --variants "$VARIANTS" --screens "$SCREENS" --runs "$RUNS" \
     --screen-seeds "${SCREEN_SEEDS:-0 1 2}" --placements "${PLACEMENTS:-none mid post}" --seeds "${SEEDS:-1 2}" \
+    --rates "${RATES:-0.1}" \
     ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
 echo "$plan"
 while IFS=$'\t' read -r name _epochs args; do

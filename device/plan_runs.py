@@ -53,30 +53,33 @@ class Run:
     args: str
 
 
-def pending_seeds(placements: list[str], seeds: list[int], records: Path) -> list[tuple[str, int]]:
-    """(placement, seed) of each run of the fast recipe's model that has no record yet in records."""
+def pending_seeds(placements: list[str], seeds: list[int], records: Path,
+                  rates: tuple[float, ...] = (ABLATION_RATE,)) -> list[tuple[str, float, int]]:
+    """(placement, rate, seed) of each run of the fast recipe's model that has no record yet in records
+    ('none' once, whatever the rates)."""
     from resdropnet.training.ablation import ablation_variants, record_path
 
-    variants = ablation_variants(["resdropnet_s"], placements, [ABLATION_RATE])
-    return [(overrides["drop_placement"], seed) for label, _model, overrides in variants for seed in seeds
-            if not record_path(records, label, seed).exists()]
+    variants = ablation_variants(["resdropnet_s"], placements, list(rates))
+    return [(overrides["drop_placement"], overrides["drop_rate"] or ABLATION_RATE, seed)
+            for label, _model, overrides in variants for seed in seeds if not record_path(records, label, seed).exists()]
 
 
-def ablate(name: str, placement: str, seed: int, records: Path, epochs: int, runs: Path) -> Run:
-    """One seed of configs/fast.yaml at one dropout placement, kept as a record when it finishes."""
-    return Run(f"{name}_{placement}_{seed}", str(epochs),
-               f"ablate --config configs/fast.yaml --epochs {epochs} --rates {ABLATION_RATE} --placements {placement} "
+def ablate(name: str, placement: str, rate: float, seed: int, records: Path, epochs: int, runs: Path) -> Run:
+    """One seed of configs/fast.yaml at one dropout placement and rate, kept as a record when it finishes."""
+    variant = placement if placement == "none" else f"{placement}_{rate:g}"
+    return Run(f"{name}_{variant}_{seed}", str(epochs),
+               f"ablate --config configs/fast.yaml --epochs {epochs} --rates {rate:g} --placements {placement} "
                f"--seeds {seed} --ablation-out {runs / name} --records {records}")
 
 
 def fixed_runs(placements: list[str], seeds: list[int], screens: list[str], screen_seeds: list[int],
-               runs: Path) -> list[Run]:
-    """The ablation's runs without a record, then each screen's seeds without a record."""
-    rows = [ablate("ablation", p, s, ABLATION_RECORDS, ABLATION_EPOCHS, runs)
-            for p, s in pending_seeds(placements, seeds, ABLATION_RECORDS)]
+               runs: Path, rates: tuple[float, ...] = (ABLATION_RATE,)) -> list[Run]:
+    """The ablation's runs without a record (each placement at each rate), then each screen's seeds without a record."""
+    rows = [ablate("ablation", p, r, s, ABLATION_RECORDS, ABLATION_EPOCHS, runs)
+            for p, r, s in pending_seeds(placements, seeds, ABLATION_RECORDS, rates)]
     for screen in screens:
-        rows += [ablate(screen, p, s, SCREEN_RECORDS / screen, SCREENS[screen], runs)
-                 for p, s in pending_seeds(["mid"], screen_seeds, SCREEN_RECORDS / screen)]
+        rows += [ablate(screen, p, r, s, SCREEN_RECORDS / screen, SCREENS[screen], runs)
+                 for p, r, s in pending_seeds(["mid"], screen_seeds, SCREEN_RECORDS / screen)]
     return rows
 
 
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="every variant's epochs, instead of the time budget")
     parser.add_argument("--placements", default="none mid post", help="the ablation's placements (space-separated)")
     parser.add_argument("--seeds", default="1 2", help="the ablation's seeds (space-separated)")
+    parser.add_argument("--rates", default=f"{ABLATION_RATE:g}", help="the ablation's dropout rates (space-separated)")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs' folders go")
     args = parser.parse_args()
     names, screens = args.variants.split(), args.screens.split()
@@ -108,7 +112,7 @@ def main() -> None:
     if args.limit <= OVERHEAD_SECONDS:
         raise SystemExit(f"plan_runs: LIMIT {args.limit:.0f} s leaves no time to train (overhead {OVERHEAD_SECONDS} s)")
     fixed = fixed_runs(args.placements.split(), [int(s) for s in args.seeds.split()], screens,
-                       [int(s) for s in args.screen_seeds.split()], args.runs)
+                       [int(s) for s in args.screen_seeds.split()], args.runs, tuple(float(r) for r in args.rates.split()))
     for run in fixed + variant_runs(names, args.runs, args.limit, args.epochs):
         print(f"{run.name}\t{run.epochs}\t{run.args}")
 

@@ -41,6 +41,22 @@ def test_fast_recipe_rows_are_the_runs_of_the_yaml_as_it_stands(update_readme, t
     assert "`benchmarks/results/ablation_runs/`, `benchmarks/results/screens/again/`" in update_readme.fast_recipe_table()
 
 
+def test_the_ablation_tables_command_names_the_rates_and_seeds_it_holds(update_readme, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    records = tmp_path / "ablation_runs"
+    shutil.copytree(update_readme.ABLATION_RUNS, records)
+    record = json.loads((records / "resdropnet_s_post_0.1" / "seed0.json").read_text())
+    record["config"]["model_overrides"]["drop_rate"] = 0.2
+    (records / "resdropnet_s_post_0.2").mkdir()
+    (records / "resdropnet_s_post_0.2" / "seed0.json").write_text(json.dumps(record))
+    monkeypatch.setattr(update_readme, "ABLATION_RUNS", records)
+    table = update_readme.ablation_results_table()
+    assert "--placements none,mid,post --rates 0.1,0.2 --seeds 0,1,2 " in table
+    assert "| resdropnet_s post 0.2 |" in table
+
+
 def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
     runs = {(r["machine"].get("gpus") or ["cpu"])[0]: r for _folder, r in update_readme.fast_recipe_runs()}
     assert update_readme.within_two_hours_on_the_cpu(runs["cpu"]) == "no"  # seed 0: 69.91% flip in 94 min

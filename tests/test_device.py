@@ -79,7 +79,7 @@ def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
     lines = planned("--limit", "560", "--variants", "accurate_b512 accurate_w", "--screens", "fast28",
                     "--screen-seeds", "0").stdout.splitlines()
     assert [line.split("\t") for line in lines] == [
-        ["fast28_mid_0", "28", "ablate --config configs/fast.yaml --epochs 28 --rates 0.1 --placements mid --seeds 0 "
+        ["fast28_mid_0.1_0", "28", "ablate --config configs/fast.yaml --epochs 28 --rates 0.1 --placements mid --seeds 0 "
                                "--ablation-out /stage/runs/fast28 --records benchmarks/results/screens/fast28"],
         ["accurate_b512", "budget", "train --config configs/accurate.yaml --out /stage/runs/accurate_b512 "
                                     "--time-budget 485 --batch-size 512 --lr 0.004"],
@@ -99,14 +99,20 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     plan_runs = load_script("device/plan_runs.py")
     committed = PROJECT_ROOT / "benchmarks" / "results" / "ablation_runs"
     assert plan_runs.pending_seeds(["none", "mid", "post"], [0, 1, 2], committed) == []  # all nine are in
-    assert plan_runs.pending_seeds(["none", "mid", "post"], [2, 3], committed) == [("none", 3), ("mid", 3), ("post", 3)]
+    assert plan_runs.pending_seeds(["none", "mid", "post"], [2, 3], committed) == [
+        ("none", 0.1, 3), ("mid", 0.1, 3), ("post", 0.1, 3)]
+    # Another rate: its own runs; 'none' is the same run at every rate, so it is already in.
+    assert plan_runs.pending_seeds(["none", "mid"], [0, 1], committed, rates=(0.1, 0.2)) == [("mid", 0.2, 0), ("mid", 0.2, 1)]
     records = tmp_path / "records"
     (records / "resdropnet_s_mid_0.1").mkdir(parents=True)
     (records / "resdropnet_s_mid_0.1" / "seed1.json").write_text("{}")
-    assert plan_runs.pending_seeds(["none", "mid"], [1], records) == [("none", 1)]
+    assert plan_runs.pending_seeds(["none", "mid"], [1], records) == [("none", 0.1, 1)]
     ablation = planned("--limit", "560", "--placements", "none", "--seeds", "3").stdout
     assert ablation == ("ablation_none_3\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.1 --placements none "
                         "--seeds 3 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
+    rate = planned("--limit", "560", "--placements", "post", "--seeds", "2", "--rates", "0.2").stdout
+    assert rate == ("ablation_post_0.2_2\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.2 --placements post "
+                    "--seeds 2 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
 
 
 def test_the_summary_ranks_the_runs_by_publictest_and_averages_each_group_of_seeds(tmp_path):
