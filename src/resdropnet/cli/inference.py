@@ -81,7 +81,6 @@ def write_predictions(records: list[dict], fmt: str, out: Path | None) -> None:
 
 
 def cmd_video(args) -> int:
-
     if (args.input is None) == (args.webcam is None):
         raise ValueError("give a video INPUT or --webcam [INDEX], not both")
     if args.plot:
