@@ -23,6 +23,13 @@ def test_every_subcommand_has_help(words):
     assert result.returncode == 0 and "usage: resdropnet" in result.stdout
 
 
+def test_version():
+    import resdropnet
+
+    result = subprocess.run([sys.executable, "-m", "resdropnet", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"resdropnet {resdropnet.__version__}"
+
+
 def test_models_lists_parameters_and_mflops(capsys):
     assert main(["models", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}

@@ -396,7 +396,7 @@ def test_the_wheel_carries_the_shipped_models_and_predicts_from_them(photo_with_
     for name in SHIPPED_MODELS:
         for file in ("model.safetensors", "model.onnx", "model.int8.onnx", "report.json", "MODEL_CARD.md"):
             assert f"resdropnet/weights/{name}/{file}" in names
-    assert "resdropnet/serving/static/index.html" in names
+    assert "resdropnet/serving/static/index.html" in names and "resdropnet/py.typed" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     cv2.imwrite(str(tmp_path / "photo.png"), photo_with_faces[0])
     script = ("import resdropnet, sys\nfrom resdropnet.cli import main\n"

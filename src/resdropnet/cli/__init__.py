@@ -7,6 +7,7 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+import resdropnet
 from resdropnet.cli.inference import add_inference_commands
 from resdropnet.errors import ResDropNetError
 from resdropnet.inference.backends import BACKENDS
@@ -189,6 +190,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resdropnet", description="Facial expression recognition with ResDropNet (FER2013).")
+    parser.add_argument("--version", action="version", version=f"resdropnet {resdropnet.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = commands.add_parser("models", help="list the registered models with parameters and MFLOPs")
