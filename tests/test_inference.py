@@ -282,6 +282,16 @@ def test_bad_files_get_their_own_errors_and_the_rest_is_processed(photo_with_fac
     assert records[0]["faces"]
 
 
+def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((240, 320, 3), 128, np.uint8))
+    assert main(["predict", str(tmp_path / "wall.png"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["faces"] == []
+    assert "1 image(s) without a face found" in captured.err and "--detector haar-full" in captured.err
+    assert main(["predict", str(tmp_path / "wall.png"), "--quiet", "--detector", "haar-full"]) == 0
+    assert "without a face" not in capsys.readouterr().err
+
+
 def test_python_api_predicts_files_and_folders_in_order_with_errors_in_place(recognizer, photo_with_faces, tmp_path):
     photo, _boxes, _labels = photo_with_faces
     folder = tmp_path / "photos"

@@ -47,6 +47,10 @@ def cmd_predict(args) -> int:
         print(f"resdropnet: error: {error}", file=sys.stderr)
     found = sum(len(r["faces"]) for r in records)
     print(f"{len(records)} image(s), {found} face(s), {len(errors)} error(s)", file=sys.stderr)
+    faceless = sum(1 for r in records if not r["faces"])
+    if faceless and recognizer.detector_name == "haar":
+        print(f"{faceless} image(s) without a face found: the haar detector finds faces at least 1/8 of a photo's "
+              "longer side; --detector haar-full finds smaller ones", file=sys.stderr)
     return 1 if errors else 0
 
 

@@ -12,6 +12,7 @@ const facesList = document.getElementById("faces");
 const video = document.getElementById("video");
 let stream = null;
 let busy = false;
+let detector = "";  // the server's face detector, from /v1/model
 
 function setStatus(text, isError = false) {
   statusLine.textContent = text;
@@ -34,18 +35,19 @@ function drawFaces(source, result) {
   const scale = Math.max(1, result.width / 640);
   context.lineWidth = 3 * scale;
   context.font = `${Math.round(16 * scale)}px system-ui, sans-serif`;
-  for (const face of result.faces) {
+  result.faces.forEach((face, index) => {
     const [x, y, w, h] = face.box;
     const color = COLORS[face.emotion];
     context.strokeStyle = color;
     context.strokeRect(x, y, w, h);
-    const label = `${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
+    const number = result.faces.length > 1 ? `${index + 1}. ` : "";  // matches "Face N" in the list
+    const label = `${number}${face.emotion} ${(face.confidence * 100).toFixed(0)}%`;
     const height = 20 * scale;
     context.fillStyle = color;
     context.fillRect(x, Math.max(0, y - height), context.measureText(label).width + 8 * scale, height);
     context.fillStyle = "#000";
     context.fillText(label, x + 4 * scale, Math.max(0, y - height) + height - 5 * scale);
-  }
+  });
 }
 
 function listFaces(result) {
@@ -88,13 +90,19 @@ async function showFile(file) {
     const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
     drawFaces(bitmap, result);
     listFaces(result);
-    setStatus(`${file.name}: ${result.faces.length} face(s) found.`);
+    setStatus(`${file.name}: ${result.faces.length ? `${result.faces.length} face(s) found.` : noFaceHint()}`);
   } catch (error) {
     facesList.replaceChildren();
     canvas.width = 0;  // no earlier photo beside this file's error
     const named = error.message.startsWith(`${file.name}:`);
     setStatus(named ? error.message : `${file.name}: ${error.message}`, true);
   }
+}
+
+function noFaceHint() {
+  if (detector !== "haar") return "no face found.";
+  return "no face found. The haar detector finds faces at least 1/8 of the photo's longer side; " +
+    "for smaller ones start the server with --detector haar-full.";
 }
 
 async function webcamFrame() {
@@ -143,6 +151,7 @@ async function showModel() {
   const response = await fetch("/v1/model");
   if (!response.ok) return;
   const model = await response.json();
+  detector = model.detector;
   const accuracy = model.private_test_accuracy;
   const figure = accuracy ? `, ${(accuracy * 100).toFixed(1)}% on FER2013 PrivateTest` : "";
   document.getElementById("model").textContent =
