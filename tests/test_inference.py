@@ -308,6 +308,9 @@ def test_python_api_predicts_files_and_folders_in_order_with_errors_in_place(rec
     expected = recognizer.predict(folder / "a.jpg")
     assert [f.to_dict() for f in predictions[1].faces] == [f.to_dict() for f in expected] and expected
     assert (predictions[1].width, predictions[1].height) == (photo.shape[1], photo.shape[0])
+    assert predictions[1].image is None  # only kept when asked for
+    kept = next(recognizer.predict_files(folder / "a.jpg", keep_images=True)).image
+    assert kept.shape == photo.shape and kept.dtype == np.uint8
     assert [p.path.name for p in recognizer.predict_files(folder / "nested")] == ["c.png"]  # one path, not a list
 
 

@@ -28,19 +28,17 @@ def recognizer_from_args(args):
 
 
 def cmd_predict(args) -> int:
-    from resdropnet.images import read_image
-
     recognizer = recognizer_from_args(args)
     out = Path(args.out) if args.out else None
     records, errors = [], []
-    for prediction in recognizer.predict_files(args.paths, batch_images=IMAGE_BATCH, progress=not args.quiet):
+    predictions = recognizer.predict_files(args.paths, IMAGE_BATCH, progress=not args.quiet, keep_images=out is not None)
+    for prediction in predictions:
         if prediction.error:
             errors.append(prediction.error)
             continue
         record = prediction.to_dict()
         if out is not None:
-            annotated = write_annotated(read_image(prediction.path), prediction.faces, prediction.path, out)
-            record["annotated"] = str(annotated)
+            record["annotated"] = str(write_annotated(prediction.image, prediction.faces, prediction.path, out))
         records.append(record)
     write_predictions(records, args.format, out)
     for error in errors:

@@ -42,6 +42,7 @@ class ImagePrediction:
     width: int = 0
     height: int = 0
     error: str | None = None
+    image: np.ndarray | None = field(default=None, repr=False)  # the decoded BGR image, if asked for (keep_images)
 
     def to_dict(self) -> dict:
         if self.error:
@@ -103,11 +104,13 @@ class EmotionRecognizer:
             crops.append(face_crops)
         return self.faces_from_crops(per_image_boxes, crops)
 
-    def predict_files(self, paths, batch_images: int = 16, progress: bool = False) -> Iterator[ImagePrediction]:
+    def predict_files(self, paths, batch_images: int = 16, progress: bool = False,
+                      keep_images: bool = False) -> Iterator[ImagePrediction]:
         """Predictions for image files and folders (searched recursively for JPEG, PNG, WebP, BMP), in order.
 
         A missing path or a file that is not a readable image yields a prediction with its error, and the rest go
-        on. The faces of batch_images images at a time are classified together; progress: a bar on stderr.
+        on. The faces of batch_images images at a time are classified together; progress: a bar on stderr;
+        keep_images: each prediction also holds its decoded image (e.g. to draw on), else only its size.
         """
         from tqdm import tqdm
 
@@ -117,10 +120,10 @@ class EmotionRecognizer:
         with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not progress) as bar:
             for start in range(0, len(files), batch_images):
                 chunk = files[start : start + batch_images]
-                yield from self._predict_chunk(chunk)
+                yield from self._predict_chunk(chunk, keep_images)
                 bar.update(len(chunk))
 
-    def _predict_chunk(self, paths: list[Path]) -> list[ImagePrediction]:
+    def _predict_chunk(self, paths: list[Path], keep_images: bool) -> list[ImagePrediction]:
         predictions, boxes, crops = [], [], []
         for path in paths:
             try:
@@ -129,7 +132,8 @@ class EmotionRecognizer:
                 predictions.append(ImagePrediction(path, error=str(error)))
                 continue
             found, face_crops = self.detect_and_crop(bgr)
-            predictions.append(ImagePrediction(path, width=bgr.shape[1], height=bgr.shape[0]))
+            predictions.append(ImagePrediction(path, width=bgr.shape[1], height=bgr.shape[0],
+                                               image=bgr if keep_images else None))
             boxes.append(found)
             crops.append(face_crops)
         readable = (prediction for prediction in predictions if prediction.error is None)
