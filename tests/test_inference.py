@@ -189,7 +189,7 @@ def test_shipped_model_cards_are_what_their_reports_make_and_name_the_weakest_cl
         folder = tmp_path / name
         shutil.copytree(shipped_folder(name), folder)
         (folder / "MODEL_CARD.md").unlink()
-        monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda _name: folder)
+        monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda _name, folder=folder: folder)
         assert main(["ship", "--name", name, "--card-only"]) == 0
         card = (folder / "MODEL_CARD.md").read_text()
         assert card == (shipped_folder(name) / "MODEL_CARD.md").read_text(), f"{name}: run `resdropnet ship --card-only`"

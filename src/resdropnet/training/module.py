@@ -83,7 +83,7 @@ class EmotionClassifier(pl.LightningModule):
     def configure_optimizers(self):
         cfg = self.config
         decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
+        for parameter in self.model.parameters():
             (no_decay if parameter.ndim <= 1 else decay).append(parameter)
         groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         if cfg.optimizer == "sgd":
