@@ -196,6 +196,7 @@ def test_shipped_model_cards_are_what_their_reports_make_and_name_the_weakest_cl
         per_class = json.loads((folder / "report.json").read_text())["test"]["none"]["per_class"]
         weakest = min(per_class, key=lambda emotion: per_class[emotion]["recall"])
         assert f"weakest class is {weakest} (recall {per_class[weakest]['recall']:.1%})" in card
+        assert "![reliability diagram](calibration.png)" in card and (folder / "calibration.png").stat().st_size > 0
     assert "rewrote" in capsys.readouterr().out
 
 

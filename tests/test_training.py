@@ -54,7 +54,9 @@ def test_short_run_learns_and_beats_chance(fer_cache, tmp_path):
     benchmark = __import__("json").loads((tmp_path / "run" / "benchmark.json").read_text())
     assert benchmark["epochs"] == 4 and benchmark["train_wall_seconds"] > 0
     assert benchmark["private_test_accuracy"]["none"] == test["accuracy"] and "flip" in benchmark["private_test_accuracy"]
-    for name in ("report.json", "report.md", "confusion_matrix.png", "training_curves.png", "model.safetensors", "config.yaml"):
+    assert sum(b["faces"] for b in test["calibration"]) == test["num_images"]
+    for name in ("report.json", "report.md", "confusion_matrix.png", "training_curves.png", "calibration.png",
+                 "model.safetensors", "config.yaml"):
         assert (tmp_path / "run" / name).stat().st_size > 0
     assert (tmp_path / "run" / "tensorboard").is_dir()
 
@@ -253,6 +255,12 @@ def test_metrics_equal_a_hand_computation():
         if in_bin.any():
             ece += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
     assert metrics["ece"] == pytest.approx(ece, abs=1e-6)
+    assert [(b["low"], b["high"], b["faces"]) for b in metrics["calibration"]] == [(0.0, 0.5, 2), (0.5, 1.0, 6)]
+    high = metrics["calibration"][1]
+    assert high["confidence"] == pytest.approx(confidence[confidence > 0.5].mean())
+    assert high["accuracy"] == pytest.approx(correct[confidence > 0.5].mean())
+    gaps = sum(b["faces"] / 8 * abs(b["confidence"] - b["accuracy"]) for b in metrics["calibration"])
+    assert gaps == pytest.approx(metrics["ece"], abs=1e-6)
 
 
 def test_a_cpu_run_on_fewer_threads_than_cores_says_so(monkeypatch):

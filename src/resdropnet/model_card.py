@@ -23,6 +23,29 @@ LIMITS = """\
   Do not use it to make decisions about people."""
 
 
+PLOTS = ("confusion_matrix.png", "training_curves.png", "calibration.png")
+
+
+def calibration_section(test: dict) -> list[str]:
+    """ECE per TTA, then (for reports that hold them) the reliability diagram and its bins, without TTA."""
+    lines = ["Expected calibration error (15 bins) on PrivateTest: "
+             + ", ".join(f"{m['ece']:.4f} with TTA {tta}" for tta, m in test.items()) + "."]
+    bins = test["none"].get("calibration")
+    if bins:
+        lines += ["", "![reliability diagram](calibration.png)", "",
+                  "| top-1 confidence | faces | mean confidence | accuracy |", "|---|---|---|---|"]
+        lines += [f"| {b['low']:.2f}-{b['high']:.2f} | {b['faces']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |"
+                  for b in bins]
+        counted = [b for b in bins if b["faces"] >= 30] or bins  # a handful of faces says little
+        over = max(counted, key=lambda b: b["confidence"] - b["accuracy"])
+        under = max(counted, key=lambda b: b["accuracy"] - b["confidence"])
+        lines += ["", f"Of the bins of 30 faces or more, the most overconfident is {over['low']:.2f}-{over['high']:.2f} "
+                  f"(accuracy {100 * (over['confidence'] - over['accuracy']):.1f} points below confidence), the most "
+                  f"underconfident {under['low']:.2f}-{under['high']:.2f} "
+                  f"({100 * (under['accuracy'] - under['confidence']):.1f} points above)."]
+    return lines
+
+
 def class_limits(test: dict) -> str:
     """The imbalance bullet, with this model's own weakest class and its commonest confusion (rows: true class)."""
     per_class, confusion = test["per_class"], test["confusion_matrix"]
@@ -73,8 +96,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         "## Metrics",
         report_markdown(report).split("\n", 2)[2],
         "## Calibration",
-        "Expected calibration error (15 bins) on PrivateTest: "
-        + ", ".join(f"{m['ece']:.4f} with TTA {tta}" for tta, m in report["test"].items()) + ".",
+        *calibration_section(report["test"]),
         "",
         "## Files",
         "`model.safetensors` (weights, config in its metadata); `model.onnx`, the same network for onnxruntime",
@@ -100,7 +122,7 @@ def ship(run_dir: str | Path, command: str, name: str = "default", data: str | P
     weights = folder / "model.safetensors"
     shutil.copyfile(run_dir / "model.safetensors", weights)
     export = export_onnx(weights, folder / "model.onnx")
-    for plot in ("confusion_matrix.png", "training_curves.png"):
+    for plot in PLOTS:
         if (run_dir / plot).exists():
             shutil.copyfile(run_dir / plot, folder / plot)
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,

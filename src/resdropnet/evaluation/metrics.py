@@ -13,8 +13,27 @@ from torchmetrics.functional.classification import (
 from resdropnet.labels import EMOTIONS
 
 
+def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> list[dict]:
+    """The non-empty top-1 confidence bins (low, high] of equal width: faces, mean confidence, accuracy.
+
+    The ECE is the faces-weighted mean gap between confidence and accuracy over these bins (torchmetrics' binning).
+    """
+    confidence, predicted = probabilities.max(dim=1)
+    correct = (predicted == labels).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    which = torch.bucketize(confidence, edges[1:-1])  # bin i holds edges[i] < confidence <= edges[i + 1]
+    rows = []
+    for i in range(bins):
+        members = which == i
+        if members.any():
+            rows.append({"low": round(float(edges[i]), 6), "high": round(float(edges[i + 1]), 6),
+                         "faces": int(members.sum()), "confidence": float(confidence[members].mean()),
+                         "accuracy": float(correct[members].mean())})
+    return rows
+
+
 def classification_metrics(probabilities: torch.Tensor, labels, class_names=EMOTIONS, ece_bins: int = 15) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (rows: true) and ECE."""
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (rows: true), ECE and its bins."""
     labels = torch.as_tensor(labels).long()
     n = len(class_names)
     per_class = {
@@ -32,4 +51,5 @@ def classification_metrics(probabilities: torch.Tensor, labels, class_names=EMOT
             for i, name in enumerate(class_names)
         },
         "confusion_matrix": multiclass_confusion_matrix(probabilities, labels, n).tolist(),
+        "calibration": reliability_bins(probabilities, labels, ece_bins),
     }

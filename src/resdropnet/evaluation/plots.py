@@ -1,4 +1,4 @@
-"""PNG plots for reports: the confusion matrix and the training curves."""
+"""PNG plots for reports: the confusion matrix, the reliability diagram and the training curves."""
 
 import csv
 from pathlib import Path
@@ -26,6 +26,26 @@ def plot_confusion_matrix(matrix, path: str | Path, title: str = "Confusion matr
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_reliability(bins: list[dict], path: str | Path, title: str = "Reliability diagram") -> Path:
+    """Accuracy against top-1 confidence per bin (metrics.reliability_bins), the diagonal being perfect calibration;
+    below, how many faces fall in each bin."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    lows = [b["low"] for b in bins]
+    widths = [b["high"] - b["low"] for b in bins]
+    top.bar(lows, [b["accuracy"] for b in bins], widths, align="edge", color="#2878c8", edgecolor="white", label="accuracy")
+    top.plot([b["confidence"] for b in bins], [b["confidence"] for b in bins], "o", color="#e63c3c", ms=4,
+             label="mean confidence")
+    top.plot([0, 1], [0, 1], "--", color="gray", lw=1, label="perfect calibration")
+    top.set(ylabel="accuracy", ylim=(0, 1), title=title)
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(lows, [b["faces"] for b in bins], widths, align="edge", color="#aaaaaa", edgecolor="white")
+    bottom.set(xlabel="top-1 confidence", ylabel="faces", xlim=(0, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -8,7 +8,7 @@ import torch
 
 from resdropnet import data
 from resdropnet.evaluation.metrics import classification_metrics
-from resdropnet.evaluation.plots import plot_confusion_matrix, plot_training_curves
+from resdropnet.evaluation.plots import plot_confusion_matrix, plot_reliability, plot_training_curves
 from resdropnet.evaluation.tta import TTA_MODES, predict_probabilities
 from resdropnet.labels import EMOTIONS
 
@@ -94,6 +94,8 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_confusion_matrix(splits["test"]["none"]["confusion_matrix"], out / "confusion_matrix.png",
                           title=f"{config['model']} on PrivateTest")
+    plot_reliability(splits["test"]["none"]["calibration"], out / "calibration.png",
+                     title=f"{config['model']} on PrivateTest, no TTA")
     if (out / "logs").is_dir():
         plot_training_curves(out / "logs", out / "training_curves.png")
     (out / "report.md").write_text(report_markdown(report))
