@@ -216,8 +216,12 @@ def test_ship_a_run_that_trained_elsewhere_with_local_data(fer_cache, tmp_path, 
                                      "seconds": 300.0, "epochs": report["timing"]["epochs"]}]
     (run / "report.json").write_text(json.dumps(report))
     folder = tmp_path / "shipped"
+    folder.mkdir()
+    (folder / "training_curves.png").write_bytes(b"the last model's")
     monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda name: folder)
     assert main(["ship", str(run), "--name", "fast", "--command", "resdropnet train ...", "--data", str(fer_cache)]) == 0
+    assert not (folder / "training_curves.png").exists()  # the run had none: the last model's is gone
+    assert cv2.imread(str(folder / "calibration.png")) is not None  # drawn from the report's bins
     shipped = json.loads((folder / "report.json").read_text())
     assert shipped["machine"] == "NVIDIA H100 80GB HBM3"
     assert shipped["onnx_int8"]["test_accuracy"] == pytest.approx(report["test"]["none"]["accuracy"], abs=0.01)

@@ -122,9 +122,16 @@ def ship(run_dir: str | Path, command: str, name: str = "default", data: str | P
     weights = folder / "model.safetensors"
     shutil.copyfile(run_dir / "model.safetensors", weights)
     export = export_onnx(weights, folder / "model.onnx")
-    for plot in PLOTS:
+    for plot in PLOTS:  # the run's plots replace the last model's; none of the last model's may stay behind
         if (run_dir / plot).exists():
             shutil.copyfile(run_dir / plot, folder / plot)
+        else:
+            (folder / plot).unlink(missing_ok=True)
+    bins = report["test"]["none"].get("calibration")
+    if bins and not (folder / "calibration.png").exists():
+        from resdropnet.evaluation.plots import plot_reliability
+
+        plot_reliability(bins, folder / "calibration.png", title=f"{report['model']} on PrivateTest, no TTA")
     report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
               "machine": training_machine(report["timing"]), "onnx_max_abs_difference": export["max_abs_difference"]}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
