@@ -43,12 +43,13 @@ def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys, tta
     weights = save_model(create_model("resdropnet_t").eval(), tmp_path / "w.safetensors")
     plot = tmp_path / "cm.png"
     args = ["evaluate", "--data", str(folder_fixture), "--weights", str(weights), "--split", "private", "--tta", tta]
-    assert main([*args, "--json", "--plot", str(plot)]) == 0
+    assert main([*args, "--json", "--plot", str(plot), "--reliability", str(tmp_path / "rel.png")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["split"] == "test" and report["num_images"] == 21 and report["tta"] == tta
-    assert set(report) >= {"accuracy", "macro_f1", "ece", "per_class", "confusion_matrix"}
-    assert sum(map(sum, report["confusion_matrix"])) == 21
-    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(report) >= {"accuracy", "macro_f1", "ece", "per_class", "confusion_matrix", "calibration"}
+    assert sum(map(sum, report["confusion_matrix"])) == 21 == sum(b["faces"] for b in report["calibration"])
+    for png in (plot, tmp_path / "rel.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args[:-2]) == 0
     assert "macro-F1" in capsys.readouterr().out
 

@@ -116,7 +116,7 @@ def cmd_ship(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from resdropnet.evaluation.plots import plot_confusion_matrix
+    from resdropnet.evaluation.plots import plot_confusion_matrix, plot_reliability
     from resdropnet.evaluation.report import evaluate_deployed, evaluate_split, metrics_table
     from resdropnet.weights import load_ensemble
 
@@ -127,6 +127,8 @@ def cmd_evaluate(args) -> int:
     report["weights"] = str(args.weights)
     if args.plot:
         plot_confusion_matrix(report["confusion_matrix"], args.plot, title=f"{args.split} split, TTA {args.tta}")
+    if args.reliability:
+        plot_reliability(report["calibration"], args.reliability, title=f"{args.split} split, TTA {args.tta}")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -236,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="torch (the safetensors weights) or the ONNX copy that inference runs (fp32 or int8)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--plot", help="write the confusion matrix to this PNG")
+    evaluate.add_argument("--reliability", help="write the reliability diagram (accuracy against confidence) to this PNG")
     evaluate.set_defaults(handler=cmd_evaluate)
     ship_parser = commands.add_parser("ship", help="(maintainers) make a finished run one of the package's shipped models")
     ship_parser.add_argument("run_dir", nargs="?")
