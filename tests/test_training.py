@@ -251,7 +251,7 @@ def test_metrics_equal_a_hand_computation():
     correct = predicted == labels
     ece = 0.0
     for low, high in ((0.0, 0.5), (0.5, 1.0)):
-        in_bin = (confidence > low) & (confidence <= high)
+        in_bin = (confidence >= low) & (confidence < high)
         if in_bin.any():
             ece += in_bin.mean() * abs(confidence[in_bin].mean() - correct[in_bin].mean())
     assert metrics["ece"] == pytest.approx(ece, abs=1e-6)

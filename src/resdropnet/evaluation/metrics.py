@@ -14,14 +14,13 @@ from resdropnet.labels import EMOTIONS
 
 
 def reliability_bins(probabilities: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> list[dict]:
-    """The non-empty top-1 confidence bins (low, high] of equal width: faces, mean confidence, accuracy.
-
-    The ECE is the faces-weighted mean gap between confidence and accuracy over these bins (torchmetrics' binning).
-    """
+    """The non-empty top-1 confidence bins [low, high) of equal width (the last one holds 1.0): faces, mean
+    confidence, accuracy. The ECE is the faces-weighted mean gap between confidence and accuracy over them, with
+    torchmetrics' bin edges (it gives a confidence of exactly 1.0 a bin of its own)."""
     confidence, predicted = probabilities.max(dim=1)
     correct = (predicted == labels).float()
     edges = torch.linspace(0, 1, bins + 1)
-    which = torch.bucketize(confidence, edges[1:-1])  # bin i holds edges[i] < confidence <= edges[i + 1]
+    which = torch.bucketize(confidence, edges[1:-1], right=True)  # bin i: edges[i] <= confidence < edges[i + 1]
     rows = []
     for i in range(bins):
         members = which == i
