@@ -40,6 +40,11 @@ VARIANTS = {
     # Born-again distillation: a fresh resdropnet_s learns from the shipped one's softened outputs as well as
     # from the labels (FER2013's labels are noisy; the teacher's are soft).
     "accurate_b512_kd": "--batch-size 512 --lr 0.004 --teacher default",
+    # A second call on the still-warm machine: a fresh resdropnet_s distilled from the four default variants the
+    # call before trained (an ensemble of models of one recipe's strength; their weights are still under {runs}).
+    "accurate_b512_ens": "--batch-size 512 --lr 0.004 --teacher " + ",".join(
+        f"{{runs}}/{teacher}/model.safetensors" for teacher in ("accurate_b512", "accurate_b512_kd", "accurate_b512_aug15",
+                                                               "accurate_w")),
 }
 # Candidate recipes at fixed epochs, one run per seed for a mean: the fast recipe must average 70% PrivateTest
 # (24 epochs: 69.69 +- 0.26 with flip) and fit 2 h on a 2-core bf16 CPU (24 epochs took 94 min there).
@@ -87,7 +92,8 @@ def variant_runs(names: list[str], runs: Path, limit: float, epochs: int | None 
     """Each variant of configs/accurate.yaml on the call's time budget, or for a fixed number of epochs."""
     length = f"--epochs {epochs}" if epochs else f"--time-budget {limit - OVERHEAD_SECONDS:.0f}"
     return [Run(name, str(epochs or "budget"),
-                " ".join(f"train --config configs/accurate.yaml --out {runs / name} {length} {VARIANTS[name]}".split()))
+                " ".join(f"train --config configs/accurate.yaml --out {runs / name} {length} "
+                         f"{VARIANTS[name].format(runs=runs)}".split()))
             for name in names]
 
 

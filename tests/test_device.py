@@ -87,6 +87,10 @@ def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
                                  "--time-budget 485 --model resdropnet_w"]]
     assert planned("--limit", "560", "--variants", "accurate", "--epochs", "3").stdout == (
         "accurate\t3\ttrain --config configs/accurate.yaml --out /stage/runs/accurate --epochs 3\n")
+    (ensemble,) = planned("--limit", "200", "--variants", "accurate_b512_ens", "--screens", "").stdout.splitlines()
+    assert ensemble.endswith("--time-budget 125 --batch-size 512 --lr 0.004 --teacher /stage/runs/accurate_b512/model.safetensors,"
+                             "/stage/runs/accurate_b512_kd/model.safetensors,/stage/runs/accurate_b512_aug15/model.safetensors,"
+                             "/stage/runs/accurate_w/model.safetensors")
     unknown = planned("--limit", "560", "--variants", "accurate_b1024")
     assert unknown.returncode != 0 and "unknown variant(s) accurate_b1024" in unknown.stderr
     assert "no time to train" in planned("--limit", "60", "--variants", "accurate").stderr
