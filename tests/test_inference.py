@@ -297,6 +297,30 @@ def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):
     assert "without a face" not in capsys.readouterr().err
 
 
+def test_the_readmes_python_block_runs_as_written(photo_with_faces, clear_faces, tmp_path, monkeypatch, capsys):
+    """The README's first Python block, its placeholders (photo.jpg, image, a, b, c, crops...) made real."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b.split("```")[0] for b in readme.split("```python")[1:] if "EmotionRecognizer()" in b]
+    photo, boxes, _labels = photo_with_faces
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    for name in ("photo.jpg", "x.jpg", "photos/one.png"):
+        cv2.imwrite(name, photo)
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"not a photo")
+    write_video(tmp_path / "clip.mp4", [np.roll(photo, 3 * i, axis=1) for i in range(10)])
+    x, y, w, h = boxes[0]
+    names = {"image": photo, "x": x, "y": y, "w": w, "h": h, "a": photo, "b": photo[::2, ::2], "c": photo,
+             "crops": list(clear_faces[0][:3])}
+    exec(compile(block, "README.md", "exec"), names)
+    printed = capsys.readouterr().out
+    assert "broken.jpg: not an image" in printed and "photos/one.png ['" in printed
+    assert names["video"].summary()["frames_analysed"] == 2
+    for made in ("annotated.mp4", "frames.csv", "timeline.png"):
+        assert (tmp_path / made).stat().st_size > 0
+
+
 def test_python_api_predicts_files_and_folders_in_order_with_errors_in_place(recognizer, photo_with_faces, tmp_path):
     photo, _boxes, _labels = photo_with_faces
     folder = tmp_path / "photos"
