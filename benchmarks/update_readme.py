@@ -65,8 +65,10 @@ def results_table() -> str | None:
         for tta, m in r["test"].items():
             lines.append(f"| {'**' + label + '**' if name == 'default' and tta == 'none' else label}, {tta} TTA "
                          f"| FER2013 Training | {m['accuracy']:.2%} | PublicTest |")
-        if "onnx_int8" in r:
-            lines.append(f"| {label}, int8 ONNX, none TTA | FER2013 Training | {r['onnx_int8']['test_accuracy']:.2%} | PublicTest |")
+        int8 = r.get("onnx_int8", {})
+        for tta, key in (("none", "test_accuracy"), ("flip", "test_accuracy_flip")):
+            if key in int8:
+                lines.append(f"| {label}, int8 ONNX, {tta} TTA | FER2013 Training | {int8[key]:.2%} | PublicTest |")
     lines += [
         "| VGGNet (Khaireddin & Chen 2021) | FER2013 | 73.28% | published figure |",
         "| ResNet (Pramerdorfer & Kampel 2016) | FER2013 | 72.4% | published figure |",

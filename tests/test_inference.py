@@ -153,13 +153,15 @@ def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tm
 
 def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, capsys):
     for name in SHIPPED_MODELS:
-        args = ["evaluate", "--data", str(fer_cache), "--weights", name, "--backend", "onnx-int8", "--split", "private", "--json"]
-        assert main(args) == 0
-        report = json.loads(capsys.readouterr().out)
         card = json.loads((shipped_folder(name) / "report.json").read_text())
-        assert report["backend"] == "onnx-int8"
-        # int8 kernels differ between CPUs (VNNI or not): within 0.2 points (7 of 3,589 faces) of the card.
-        assert report["accuracy"] == pytest.approx(card["onnx_int8"]["test_accuracy"], abs=0.002)
+        for tta, key in (("none", "test_accuracy"), ("flip", "test_accuracy_flip")):
+            args = ["evaluate", "--data", str(fer_cache), "--weights", name, "--backend", "onnx-int8", "--split", "private",
+                    "--tta", tta, "--json"]
+            assert main(args) == 0
+            report = json.loads(capsys.readouterr().out)
+            assert report["backend"] == "onnx-int8" and report["tta"] == tta
+            # int8 kernels differ between CPUs (VNNI or not): within 0.2 points (7 of 3,589 faces) of the card.
+            assert report["accuracy"] == pytest.approx(card["onnx_int8"][key], abs=0.002)
 
 
 def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp_path, monkeypatch, capsys):
@@ -177,7 +179,9 @@ def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp
     int8, fp32 = report["onnx_int8"], report["test"]["none"]["accuracy"]
     assert (folder / "model.int8.onnx").stat().st_size > 0
     assert int8["test_accuracy"] == pytest.approx(fp32, abs=0.01) and int8["measured_on"]["cores"] >= 1
-    assert f"PrivateTest {int8['test_accuracy']:.2%} without TTA, measured on" in (folder / "MODEL_CARD.md").read_text()
+    assert int8["test_accuracy_flip"] == pytest.approx(report["test"]["flip"]["accuracy"], abs=0.01)
+    assert (f"PrivateTest {int8['test_accuracy']:.2%} without TTA; with flip TTA PublicTest {int8['val_accuracy_flip']:.2%}, "
+            f"PrivateTest {int8['test_accuracy_flip']:.2%}, measured on") in (folder / "MODEL_CARD.md").read_text()
 
 
 def test_shipped_model_cards_are_what_their_reports_make_and_name_the_weakest_class(tmp_path, monkeypatch, capsys):
