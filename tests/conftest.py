@@ -25,6 +25,13 @@ def load_script(relative_path: str):
     return module
 
 
+def readme_python_block(marker: str) -> str:
+    """The one ```python block of the README that holds marker, without its fences."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    (block,) = [b.split("\n", 1)[1].split("```")[0] for b in readme.split("```python")[1:] if marker in b]
+    return block
+
+
 @pytest.fixture(scope="session")
 def fer_zip() -> Path:
     if not FER_ZIP.is_file():

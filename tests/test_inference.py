@@ -9,6 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import readme_python_block
 
 from resdropnet.cli import main
 from resdropnet.evaluation.photos import compose_photo, match_faces
@@ -303,10 +304,7 @@ def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):
 
 def test_the_readmes_python_block_runs_as_written(photo_with_faces, clear_faces, tmp_path, monkeypatch, capsys):
     """The README's first Python block, its placeholders (photo.jpg, image, a, b, c, crops...) made real."""
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (block,) = [b.split("```")[0] for b in readme.split("```python")[1:] if "EmotionRecognizer()" in b]
+    block = readme_python_block("EmotionRecognizer()")
     photo, boxes, _labels = photo_with_faces
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos").mkdir()

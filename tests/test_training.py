@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from conftest import PROJECT_ROOT, readme_python_block
 
 from resdropnet.cli import main
 from resdropnet.evaluation.metrics import classification_metrics
@@ -279,12 +280,10 @@ def test_a_cpu_run_on_fewer_threads_than_cores_says_so(monkeypatch):
 
 def test_the_readmes_python_pipeline_runs_as_written(fer_zip, tmp_path, monkeypatch, capsys):
     """The README's block of prepare, train, evaluate and export, on a small subset of the real data."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (block,) = [b.split("\n", 1)[1] for b in readme.split("```python")[1:] if "TrainConfig.from_yaml" in b]
-    block = block.split("```")[0]
+    block = readme_python_block("TrainConfig.from_yaml")
     small = "seed=1, model='resdropnet_t', epochs=1, subset=600, precision='32', report_tta='none,flip')"
     for written, here in (('"../shared/data/fer2013.zip"', repr(str(fer_zip))), ("seed=1)", small),
-                          ('"configs/fast.yaml"', repr(str(Path(__file__).resolve().parents[1] / "configs/fast.yaml")))):
+                          ('"configs/fast.yaml"', repr(str(PROJECT_ROOT / "configs/fast.yaml")))):
         assert block.count(written) == 1, f"the README's Python pipeline no longer holds {written}"
         block = block.replace(written, here)
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,6 @@ from resdropnet.errors import ResDropNetError
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.labels import EMOTIONS
 
-IMAGE_BATCH = 16
 
 
 def add_recognizer_arguments(parser) -> None:
@@ -31,8 +30,7 @@ def cmd_predict(args) -> int:
     recognizer = recognizer_from_args(args)
     out = Path(args.out) if args.out else None
     records, errors = [], []
-    predictions = recognizer.predict_files(args.paths, IMAGE_BATCH, progress=not args.quiet, keep_images=out is not None)
-    for prediction in predictions:
+    for prediction in recognizer.predict_files(args.paths, progress=not args.quiet, keep_images=out is not None):
         if prediction.error:
             errors.append(prediction.error)
             continue

@@ -94,13 +94,17 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     plot_confusion_matrix(splits["test"]["none"]["confusion_matrix"], out / "confusion_matrix.png",
                           title=f"{config['model']} on PrivateTest")
-    plot_reliability(splits["test"]["none"]["calibration"], out / "calibration.png",
-                     title=f"{config['model']} on PrivateTest, no TTA")
+    plot_calibration(report, out / "calibration.png")
     if (out / "logs").is_dir():
         plot_training_curves(out / "logs", out / "training_curves.png")
     (out / "report.md").write_text(report_markdown(report))
     (out / "benchmark.json").write_text(json.dumps(run_benchmark(report), indent=2) + "\n")
     return report
+
+
+def plot_calibration(report: dict, path: Path) -> Path:
+    """The reliability diagram of a run's report: PrivateTest without TTA."""
+    return plot_reliability(report["test"]["none"]["calibration"], path, title=f"{report['model']} on PrivateTest, no TTA")
 
 
 def run_benchmark(report: dict) -> dict:
