@@ -70,6 +70,15 @@ def training_machine(timing: dict) -> str:
     return " then ".join(machines) if machines else machine_description()
 
 
+def distillation_sentence(cfg: dict) -> str:
+    teachers = cfg["teacher"].split(",")
+    named = ", ".join(f"`{teacher}`" for teacher in teachers)
+    source = f"the teacher {named}" if len(teachers) == 1 else f"the ensemble of {len(teachers)} teachers {named}"
+    return (f" Distilled from {source} ({'its' if len(teachers) == 1 else 'their averaged'} flip-averaged outputs on "
+            f"the training faces; distill_weight {cfg['distill_weight']}, temperature {cfg['distill_temperature']}), "
+            "whose own training these figures do not count.")
+
+
 def model_card(report: dict, command: str, machine: str, name: str = "default") -> str:
     cfg, timing = report["config"], report["timing"]
     int8 = report.get("onnx_int8", {})
@@ -90,8 +99,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         f"{timing['epochs']} epochs, {timing['train_wall_seconds'] / 60:.1f} min of training wall-clock "
         f"({timing['precision']}) on {machine}; best PublicTest epoch: {report['best_epoch'] + 1}."
         + (f" Fine-tuned from `{cfg['init']}`, whose own training these figures do not count." if cfg.get("init") else "")
-        + (f" Distilled from the teacher `{cfg['teacher']}` (its flip-averaged outputs on the training faces; "
-           f"distill_weight {cfg['distill_weight']}, temperature {cfg['distill_temperature']})." if cfg.get("teacher") else ""),
+        + (distillation_sentence(cfg) if cfg.get("teacher") else ""),
         "",
         "## Metrics",
         report_markdown(report).split("\n", 2)[2],
