@@ -55,6 +55,13 @@ def shipped_reports() -> dict[str, dict]:
     return {name: json.loads(path.read_text()) for name, path in reports.items() if path.exists()}
 
 
+def teacher_lineage(report: dict) -> str:
+    teachers = [t for t in report["config"].get("teacher", "").split(",") if t]
+    if len(teachers) > 1:
+        return f", distilled from an ensemble of {len(teachers)} of our FER2013 models (named in its card)"
+    return f", distilled from `{teachers[0]}`" if teachers else ""
+
+
 def results_table() -> str | None:
     reports = shipped_reports()
     if not reports:
@@ -78,8 +85,7 @@ def results_table() -> str | None:
     ]
     for name, r in reports.items():
         timing = r["timing"]
-        lineage = (f", fine-tuned from `{r['config']['init']}`" if r["config"].get("init") else "") + (
-            f", distilled from `{r['config']['teacher']}`" if r["config"].get("teacher") else "")
+        lineage = (f", fine-tuned from `{r['config']['init']}`" if r["config"].get("init") else "") + teacher_lineage(r)
         lines.append(f"Shipped `{name}`: best epoch {r['best_epoch'] + 1} of {timing['epochs']}, "
                      f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}){lineage}; "
                      f"PublicTest accuracy {r['val']['none']['accuracy']:.2%}. "
@@ -192,7 +198,10 @@ def ablation_results_table() -> str | None:
     placements = ",".join(dict.fromkeys(placement for _model, placement, *_rate in labels))
     rates = ",".join(sorted({rate for *_model, rate in (label for label in labels if len(label) == 3)}, key=float))
     seeds = ",".join(map(str, sorted({seed for summary in results.values() for seed in summary["seeds"]})))
-    command = (f"resdropnet ablate --config configs/fast.yaml --placements {placements} --rates {rates} --seeds {seeds} "
+    # The records' own epochs: configs/fast.yaml may since have taken a screened change (24 -> 28 epochs).
+    epochs = ",".join(sorted({str(r["config"]["epochs"]) for runs in load_records(ABLATION_RUNS).values()
+                              for r in runs.values()}))
+    command = (f"resdropnet ablate --config configs/fast.yaml --epochs {epochs} --placements {placements} --rates {rates} --seeds {seeds} "
                "--records benchmarks/results/ablation_runs")
     return ablation_table(results) + f"\n\n`{command}`; one record per run in `benchmarks/results/ablation_runs/`."
 

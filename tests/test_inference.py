@@ -459,5 +459,7 @@ def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
     together = json.loads(capsys.readouterr().out)["accuracy"]
     alone = [json.loads((shipped_folder(name) / "report.json").read_text())["test"]["none"]["accuracy"]
              for name in ("default", "fast")]
-    # Measured: 69.57% and 68.07% alone (their cards), 69.99% together, 15 faces above the better one.
-    assert together > max(alone)
+    # Measured: 72.92% and 68.07% alone (their cards), 72.36% together: the much weaker `fast` pulls the pair below
+    # `default` (with the previous default, 69.57%, the pair reached 69.99%, above both). A real average of two
+    # different models lands on neither model's figure, and well above the weaker.
+    assert together > min(alone) + 0.02 and together not in alone
