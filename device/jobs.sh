@@ -8,8 +8,8 @@
 # no record), SIGKILL 20 s later. Results go to $OUT: results.tgz (records, reports, logs, plots) and each
 # variant's weights.
 #   device/run.sh bash device/jobs.sh
-# Environment: VARIANTS (of plan_runs.py's table, at most 5; default "accurate_b512 accurate_b512_kd
-# accurate_b512_aug15 accurate_w"), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS, PLACEMENTS and
+# Environment: VARIANTS (of plan_runs.py's table, at most 5; default its TEACHERS, the four that the optional
+# second call, VARIANTS=accurate_b512_ens, distils from), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS, PLACEMENTS and
 # RATES (the ablation's; default "1 2", "none mid post" and "0.1"; SEEDS="0 1 2" PLACEMENTS="mid post"
 # RATES=0.2 adds the six runs of rate 0.2), LIMIT (default 470 s, so that staging, runs and packing stay inside
 # the call's 600 s), EPOCHS_ACCURATE (fixed epochs for the variants instead of the time budget), EXTRA (flags
@@ -25,9 +25,8 @@ EXTRA=${EXTRA:-}
 mkdir -p "$RUNS" benchmarks/results/screens
 export OMP_NUM_THREADS=1  # many processes share 16 cores; the GPU does the work
 
-VARIANTS=${VARIANTS-accurate_b512 accurate_b512_kd accurate_b512_aug15 accurate_w}
 SCREENS=${SCREENS-fast28}
-plan=$(python3 device/plan_runs.py --limit "$LIMIT" --variants "$VARIANTS" --screens "$SCREENS" --runs "$RUNS" \
+plan=$(python3 device/plan_runs.py --limit "$LIMIT" ${VARIANTS+--variants "$VARIANTS"} --screens "$SCREENS" --runs "$RUNS" \
     --screen-seeds "${SCREEN_SEEDS:-0 1 2}" --placements "${PLACEMENTS:-none mid post}" --seeds "${SEEDS:-1 2}" \
     --rates "${RATES:-0.1}" \
     ${EPOCHS_ACCURATE:+--epochs $EPOCHS_ACCURATE}) || exit 1
@@ -41,7 +40,7 @@ wait
 tail -n 3 "$RUNS"/*.log
 tar czf "$OUT/results.tgz" --exclude='*.ckpt' --exclude='*.safetensors' --exclude=tensorboard \
     benchmarks/results/ablation_runs benchmarks/results/screens -C "$STAGE" runs
-for variant in $VARIANTS; do
-    [ -f "$RUNS/$variant/model.safetensors" ] && cp "$RUNS/$variant/model.safetensors" "$OUT/$variant.safetensors"
+for run in $(cut -f1 <<< "$plan"); do  # the variants' weights (fixed runs keep theirs deeper, in their records' folders)
+    [ -f "$RUNS/$run/model.safetensors" ] && cp "$RUNS/$run/model.safetensors" "$OUT/$run.safetensors"
 done
 ls -la "$OUT"

@@ -76,10 +76,11 @@ def planned(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
+    # Seeds 0-2 of fast28 have records (session 12), so they are not planned again; seed 7 has none.
     lines = planned("--limit", "560", "--variants", "accurate_b512 accurate_w", "--screens", "fast28",
-                    "--screen-seeds", "0").stdout.splitlines()
+                    "--screen-seeds", "0 7").stdout.splitlines()
     assert [line.split("\t") for line in lines] == [
-        ["fast28_mid_0.1_0", "28", "ablate --config configs/fast.yaml --epochs 28 --rates 0.1 --placements mid --seeds 0 "
+        ["fast28_mid_0.1_7", "28", "ablate --config configs/fast.yaml --epochs 28 --rates 0.1 --placements mid --seeds 7 "
                                "--ablation-out /stage/runs/fast28 --records benchmarks/results/screens/fast28"],
         ["accurate_b512", "budget", "train --config configs/accurate.yaml --out /stage/runs/accurate_b512 "
                                     "--time-budget 485 --batch-size 512 --lr 0.004"],
@@ -88,9 +89,14 @@ def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
     assert planned("--limit", "560", "--variants", "accurate", "--epochs", "3").stdout == (
         "accurate\t3\ttrain --config configs/accurate.yaml --out /stage/runs/accurate --epochs 3\n")
     (ensemble,) = planned("--limit", "200", "--variants", "accurate_b512_ens", "--screens", "").stdout.splitlines()
-    assert ensemble.endswith("--time-budget 125 --batch-size 512 --lr 0.004 --teacher /stage/runs/accurate_b512/model.safetensors,"
-                             "/stage/runs/accurate_b512_kd/model.safetensors,/stage/runs/accurate_b512_aug15/model.safetensors,"
-                             "/stage/runs/accurate_w/model.safetensors")
+    assert ensemble.endswith("--time-budget 125 --batch-size 512 --lr 0.004 --teacher /stage/runs/accurate_b512_kd/model.safetensors,"
+                             "/stage/runs/accurate_b512_kd_s1/model.safetensors,/stage/runs/accurate_b512_kd_aug15/model.safetensors,"
+                             "/stage/runs/accurate_w_b512_kd/model.safetensors")
+    # Without --variants the plan trains exactly the teachers that the ensemble call distils from.
+    teachers = planned("--limit", "560", "--screens", "").stdout.splitlines()
+    assert [line.split("\t")[0] for line in teachers] == ["accurate_b512_kd", "accurate_b512_kd_s1", "accurate_b512_kd_aug15",
+                                                          "accurate_w_b512_kd"]
+    assert all("--teacher default" in line for line in teachers)
     unknown = planned("--limit", "560", "--variants", "accurate_b1024")
     assert unknown.returncode != 0 and "unknown variant(s) accurate_b1024" in unknown.stderr
     assert "no time to train" in planned("--limit", "60", "--variants", "accurate").stderr
@@ -111,10 +117,10 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     (records / "resdropnet_s_mid_0.1").mkdir(parents=True)
     (records / "resdropnet_s_mid_0.1" / "seed1.json").write_text("{}")
     assert plan_runs.pending_seeds(["none", "mid"], [1], records) == [("none", 0.1, 1)]
-    ablation = planned("--limit", "560", "--placements", "none", "--seeds", "3").stdout
+    ablation = planned("--limit", "560", "--variants", "", "--placements", "none", "--seeds", "3").stdout
     assert ablation == ("ablation_none_3\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.1 --placements none "
                         "--seeds 3 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
-    rate = planned("--limit", "560", "--placements", "post", "--seeds", "2", "--rates", "0.2").stdout
+    rate = planned("--limit", "560", "--variants", "", "--placements", "post", "--seeds", "2", "--rates", "0.2").stdout
     assert rate == ("ablation_post_0.2_2\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.2 --placements post "
                     "--seeds 2 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
 
@@ -140,7 +146,7 @@ def test_the_summary_ranks_the_runs_by_publictest_and_averages_each_group_of_see
     assert summary.returncode == 0, summary.stderr
     rows = [line for line in summary.stdout.splitlines() if line.startswith("| runs/")]
     assert [row.split(" | ")[0] for row in rows[:2]] == ["| runs/accurate_w", "| runs/accurate_b512"]
-    assert "| shipped `default` | resdropnet_s | 48 | 41 | " in summary.stdout  # its best epoch counted from 1
+    assert "| shipped `default` | resdropnet_s | 104 | 99 | " in summary.stdout  # its best epoch counted from 1
     assert "| runs/fast28/resdropnet_s_mid_0.1 | 2 | 67.50 ± 0.71 | 68.50 ± 0.71 | 69.50 ± 0.71 | 70.50 ± 0.71 |" in summary.stdout
     (tmp_path / "empty").mkdir()
     for missing, message in (("empty", "no finished run"), ("absent.tgz", "no such file")):
