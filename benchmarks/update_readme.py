@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe_key, resolved_variant_label,
-                                         summarise, summarise_records, trained_on)
+                                         summarise, summarise_runs, trained_on)
 from resdropnet.system import cpu_label
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
@@ -191,16 +191,16 @@ def fast_recipe_table() -> str | None:
 
 
 def ablation_results_table() -> str | None:
-    results = summarise_records(ABLATION_RUNS)
-    if not results:
+    records = load_records(ABLATION_RUNS)
+    if not records:
         return None
+    results = {label: summarise_runs(runs) for label, runs in records.items()}
     labels = [label.split(" ") for label in results]  # "model placement [rate]"
     placements = ",".join(dict.fromkeys(placement for _model, placement, *_rate in labels))
     rates = ",".join(sorted({rate for *_model, rate in (label for label in labels if len(label) == 3)}, key=float))
     seeds = ",".join(map(str, sorted({seed for summary in results.values() for seed in summary["seeds"]})))
     # The records' own epochs: configs/fast.yaml may since have taken a screened change (24 -> 28 epochs).
-    epochs = ",".join(sorted({str(r["config"]["epochs"]) for runs in load_records(ABLATION_RUNS).values()
-                              for r in runs.values()}))
+    epochs = ",".join(sorted({str(r["config"]["epochs"]) for runs in records.values() for r in runs.values()}))
     command = (f"resdropnet ablate --config configs/fast.yaml --epochs {epochs} --placements {placements} --rates {rates} --seeds {seeds} "
                "--records benchmarks/results/ablation_runs")
     return ablation_table(results) + f"\n\n`{command}`; one record per run in `benchmarks/results/ablation_runs/`."

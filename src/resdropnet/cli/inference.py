@@ -10,7 +10,6 @@ from resdropnet.inference.backends import BACKENDS
 from resdropnet.labels import EMOTIONS
 
 
-
 def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--weights", default="default", help="a shipped model ('default': most accurate, 'fast': distilled), a .safetensors or an .onnx file")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
