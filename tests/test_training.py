@@ -74,6 +74,18 @@ def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
     assert machine_description().endswith(f"({torch.backends.cpu.get_cpu_capability()})")
 
 
+def test_a_model_card_names_teacher_runs_by_their_names_not_the_folders_they_lay_in():
+    from resdropnet.model_card import distillation_sentence
+
+    cfg = {"teacher": "/tmp/resdropnet-device/runs/accurate_b512/model.safetensors,default,teachers/w.safetensors",
+           "distill_weight": 0.5, "distill_temperature": 2.0}
+    sentence = distillation_sentence(cfg)
+    assert "the ensemble of 3 teachers run `accurate_b512`, `default`, `teachers/w.safetensors` (their averaged" in sentence
+    assert "/tmp" not in sentence
+    assert "the teacher run `fast2-seed0` (its flip-averaged" in distillation_sentence(
+        {**cfg, "teacher": "/root/runs/fast2-seed0/model.safetensors"})
+
+
 class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer, pl_module):
         trainer.should_stop = True

@@ -70,9 +70,15 @@ def training_machine(timing: dict) -> str:
     return " then ".join(machines) if machines else machine_description()
 
 
+def teacher_name(teacher: str) -> str:
+    """A run's weights by the run's name (the folder it lay in when the student trained means nothing here)."""
+    path = Path(teacher)
+    return f"run `{path.parent.name}`" if path.name == "model.safetensors" and path.parent.name else f"`{teacher}`"
+
+
 def distillation_sentence(cfg: dict) -> str:
     teachers = cfg["teacher"].split(",")
-    named = ", ".join(f"`{teacher}`" for teacher in teachers)
+    named = ", ".join(map(teacher_name, teachers))
     source = f"the teacher {named}" if len(teachers) == 1 else f"the ensemble of {len(teachers)} teachers {named}"
     return (f" Distilled from {source} ({'its' if len(teachers) == 1 else 'their averaged'} flip-averaged outputs on "
             f"the training faces; distill_weight {cfg['distill_weight']}, temperature {cfg['distill_temperature']}), "
