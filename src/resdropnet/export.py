@@ -77,7 +77,7 @@ def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.
 
 
 def calibration_faces(source, count: int = 1024, seed: int = 0) -> np.ndarray:
-    """A fixed random sample of FER2013 Training faces."""
+    """A fixed random sample of FER2013 Training faces of source (a path or loaded FerArrays)."""
     from resdropnet import data
 
-    return data.take_subset(*data.load(source).split("train"), count, seed)[0]
+    return data.take_subset(*data.loaded(source).split("train"), count, seed)[0]

@@ -5,6 +5,7 @@ import shutil
 from itertools import groupby
 from pathlib import Path
 
+from resdropnet import data
 from resdropnet.evaluation.report import evaluate_deployed, plot_calibration, report_markdown
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 from resdropnet.labels import EMOTIONS
@@ -157,20 +158,20 @@ def ship(run_dir: str | Path, command: str, name: str = "default", data: str | P
 
 def quantize_shipped(name: str, source) -> dict:
     """(Re)makes a shipped model's model.int8.onnx from its model.onnx, measures it and updates its report and card."""
-    folder = shipped_folder(name)
-    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(source))
-    return measure_int8(name, source)
+    folder, arrays = shipped_folder(name), data.loaded(source)
+    quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(arrays))
+    return measure_int8(name, arrays)
 
 
 def measure_int8(name: str, source) -> dict:
     """A shipped model's int8 copy on both test splits, without TTA and with flip, into its report and card."""
     folder = shipped_folder(name)
     report = json.loads((folder / "report.json").read_text())
-    weights = folder / "model.safetensors"
+    weights, arrays = folder / "model.safetensors", data.loaded(source)
     int8 = {}
     for split in ("val", "test"):
-        int8[f"{split}_accuracy"] = evaluate_deployed(weights, source, split, "onnx-int8")["accuracy"]
-        int8[f"{split}_accuracy_flip"] = evaluate_deployed(weights, source, split, "onnx-int8", tta="flip")["accuracy"]
+        int8[f"{split}_accuracy"] = evaluate_deployed(weights, arrays, split, "onnx-int8")["accuracy"]
+        int8[f"{split}_accuracy_flip"] = evaluate_deployed(weights, arrays, split, "onnx-int8", tta="flip")["accuracy"]
     report["onnx_int8"] = {**int8, "measured_on": machine_info()}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     write_card(name)

@@ -9,7 +9,7 @@ from resdropnet.data.dataset import FerArrays, counts_table, take_subset
 from resdropnet.data.errors import BadRecord, DataError
 from resdropnet.data.folder_reader import read_image_folder
 
-__all__ = ["BadRecord", "DataError", "FerArrays", "counts_table", "load", "prepare", "take_subset"]
+__all__ = ["BadRecord", "DataError", "FerArrays", "counts_table", "load", "loaded", "prepare", "take_subset"]
 
 
 def load(source: str | Path, skip_bad: bool = False, resize: bool = False) -> FerArrays:
@@ -24,6 +24,11 @@ def load(source: str | Path, skip_bad: bool = False, resize: bool = False) -> Fe
     if source.is_dir() or source.suffix.lower() == ".zip":
         return read_image_folder(source, skip_bad=skip_bad, resize=resize)
     raise DataError(f"{source}: not a fer2013 .csv, an image folder, a .zip of one, or a prepared cache")
+
+
+def loaded(source: str | Path | FerArrays) -> FerArrays:
+    """source as load reads it, or as it is where it is loaded already (one load for several passes over it)."""
+    return source if isinstance(source, FerArrays) else load(source)
 
 
 def prepare(source: str | Path, out: str | Path, skip_bad: bool = False, resize: bool = False) -> dict:

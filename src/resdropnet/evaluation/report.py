@@ -28,13 +28,14 @@ def evaluate_split(model, source, split: str, tta: str = "none") -> dict:
 
 
 def evaluate_deployed(weights, source, split: str, backend: str, tta: str = "none") -> dict:
-    """Metrics of weights as EmotionRecognizer runs them (e.g. onnxruntime int8) on one split."""
+    """Metrics of weights as EmotionRecognizer runs them (e.g. onnxruntime int8) on one split of source (any FER2013
+    source data.load reads, or its already loaded FerArrays)."""
     from resdropnet.inference import EmotionRecognizer
 
     if tta not in ("none", "flip"):
         raise ValueError(f"TTA {tta!r} runs on the torch backend only; backend {backend!r} takes none or flip")
     split_name = SPLIT_ALIASES[split]
-    images, labels = data.load(source).split(split_name)
+    images, labels = data.loaded(source).split(split_name)
     recognizer = EmotionRecognizer(weights, detector="none", backend=backend, tta=tta)
     probabilities = torch.from_numpy(recognizer.classify_faces(images))
     return {"split": split_name, "tta": tta, "backend": recognizer.backend.name, **classification_metrics(probabilities, labels)}
