@@ -13,7 +13,7 @@ from pathlib import Path
 from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe_key, resolved_variant_label,
                                          summarise, summarise_runs, trained_on)
 from resdropnet.model_card import teacher_name
-from resdropnet.system import cpu_label
+from resdropnet.system import machine_description
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def load(name: str) -> dict | None:
 
 def provenance(result: dict, command: str) -> str:
     m = result["machine"]
-    return f"\n\n`{command}` on {m['cores']} cores of {cpu_label(m)}, torch {m['torch']}, {result['date']}."
+    return f"\n\n`{command}` on {machine_description(m)}, torch {m['torch']}, {result['date']}."
 
 
 def data_load_table() -> str | None:

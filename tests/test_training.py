@@ -276,16 +276,17 @@ def test_metrics_equal_a_hand_computation():
     assert gaps == pytest.approx(metrics["ece"], abs=1e-6)
 
 
-def test_a_cpu_run_on_fewer_threads_than_cores_says_so(monkeypatch):
-    from resdropnet.system import cpu_label, device_label, machine_info
+def test_a_cpu_runs_label_names_its_cores_and_threads_when_fewer(monkeypatch):
+    from resdropnet.system import device_label, machine_description, machine_info
 
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert device_label("cpu") == f"{cpu_label(machine_info())}, 1 of 4 threads"
+        assert device_label("cpu") == f"{machine_description(machine_info())}, 1 of 4 threads"
+        assert device_label("cpu").startswith("4 cores of ")
         torch.set_num_threads(4)
-        assert device_label("cpu") == cpu_label(machine_info())
+        assert device_label("cpu") == machine_description(machine_info())
     finally:
         torch.set_num_threads(threads)
 

@@ -53,7 +53,7 @@ def device_label(device, world_size: int = 1) -> str:
         name = torch.cuda.get_device_name(device)
         return f"{world_size} x {name}" if world_size > 1 else name
     info = machine_info()
-    label = cpu_label(info)
+    label = machine_description(info)
     if info["torch_threads"] < info["cores"]:  # e.g. two runs side by side, each on its own core
         label += f", {info['torch_threads']} of {info['cores']} threads"
     # CPU DDP processes share the one CPU: "2 x CPU" would read as two machines.
