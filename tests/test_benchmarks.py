@@ -54,13 +54,13 @@ def test_the_ablation_tables_command_names_the_rates_and_seeds_it_holds(update_r
     records = tmp_path / "ablation_runs"
     shutil.copytree(update_readme.ABLATION_RUNS, records)
     record = json.loads((records / "resdropnet_s_post_0.1" / "seed0.json").read_text())
-    record["config"]["model_overrides"]["drop_rate"] = 0.2
-    (records / "resdropnet_s_post_0.2").mkdir()
-    (records / "resdropnet_s_post_0.2" / "seed0.json").write_text(json.dumps(record))
+    record["config"]["model_overrides"]["drop_rate"] = 0.3  # a rate no real record holds
+    (records / "resdropnet_s_post_0.3").mkdir()
+    (records / "resdropnet_s_post_0.3" / "seed0.json").write_text(json.dumps(record))
     monkeypatch.setattr(update_readme, "ABLATION_RUNS", records)
     table = update_readme.ablation_results_table()
-    assert "--placements none,mid,post --rates 0.1,0.2 --seeds 0,1,2 " in table
-    assert "| resdropnet_s post 0.2 |" in table
+    assert "--placements none,mid,post --rates 0.1,0.2,0.3 --seeds 0,1,2 " in table
+    assert "| resdropnet_s post 0.3 |" in table
 
 
 def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
