@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from resdropnet.cli import EVALUATION_TTAS, main
 from resdropnet.evaluation.tta import TTA_MODES
@@ -38,7 +39,7 @@ def test_models_lists_parameters_and_mflops(capsys):
     assert rows["resdropnet_s_nodrop"]["dropout"] == "none"
 
 
-@pytest.mark.parametrize("tta", ["flip", "tencrop"])
+@pytest.mark.parametrize("tta", ["flip", "tencrop", "flip+tencrop"])
 def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys, tta):
     weights = save_model(create_model("resdropnet_t").eval(), tmp_path / "w.safetensors")
     plot = tmp_path / "cm.png"
@@ -52,6 +53,17 @@ def test_evaluate_prints_metrics_and_plots(folder_fixture, tmp_path, capsys, tta
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(args[:-2]) == 0
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_flip_plus_tencrop_averages_the_twelve_views_of_both():
+    from resdropnet.evaluation.tta import predict_probabilities, views
+
+    model = create_model("resdropnet_t").eval()
+    faces = torch.randint(0, 256, (5, 48, 48), dtype=torch.uint8)
+    assert len(views(faces.unsqueeze(1).float(), "flip+tencrop")) == 12
+    both = predict_probabilities(model, faces, tta="flip+tencrop")
+    weighted = (2 * predict_probabilities(model, faces, tta="flip") + 10 * predict_probabilities(model, faces, tta="tencrop")) / 12
+    assert torch.allclose(both, weighted, atol=1e-6)
 
 
 def test_the_cli_offers_every_tta_mode():

@@ -15,7 +15,7 @@ from resdropnet.training.config import MIXES, OPTIMIZERS, SCHEDULES
 from resdropnet.weights import SHIPPED_MODELS
 
 # evaluation.tta.TTA_MODES, spelled out so that the CLI starts without importing torch
-EVALUATION_TTAS = ("none", "flip", "tencrop")
+EVALUATION_TTAS = ("none", "flip", "tencrop", "flip+tencrop")
 
 
 def cmd_models(args) -> int:

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-TTA_MODES = ("none", "flip", "tencrop")
+# flip+tencrop: the whole face and its mirror beside the ten crops (12 views). Chosen on PublicTest for `default`
+# among eight combinations of shifts, crops and flips (README lab notebook, session 14).
+TTA_MODES = ("none", "flip", "tencrop", "flip+tencrop")
 TENCROP_SIZE = 44
 
 
@@ -22,6 +24,8 @@ def views(images: torch.Tensor, tta: str) -> list[torch.Tensor]:
         crops = [images[..., y : y + size, x : x + size] for y, x in corners]
         crops = [F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False) for c in crops]
         return crops + [c.flip(-1) for c in crops]
+    if tta == "flip+tencrop":
+        return views(images, "flip") + views(images, "tencrop")
     raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
 
 
