@@ -5,7 +5,7 @@ import shutil
 from itertools import groupby
 from pathlib import Path
 
-from resdropnet import data
+from resdropnet.data import loaded
 from resdropnet.evaluation.report import evaluate_deployed, plot_calibration, report_markdown
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 from resdropnet.labels import EMOTIONS
@@ -158,7 +158,7 @@ def ship(run_dir: str | Path, command: str, name: str = "default", data: str | P
 
 def quantize_shipped(name: str, source) -> dict:
     """(Re)makes a shipped model's model.int8.onnx from its model.onnx, measures it and updates its report and card."""
-    folder, arrays = shipped_folder(name), data.loaded(source)
+    folder, arrays = shipped_folder(name), loaded(source)
     quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(arrays))
     return measure_int8(name, arrays)
 
@@ -167,7 +167,7 @@ def measure_int8(name: str, source) -> dict:
     """A shipped model's int8 copy on both test splits, without TTA and with flip, into its report and card."""
     folder = shipped_folder(name)
     report = json.loads((folder / "report.json").read_text())
-    weights, arrays = folder / "model.safetensors", data.loaded(source)
+    weights, arrays = folder / "model.safetensors", loaded(source)
     int8 = {}
     for split in ("val", "test"):
         int8[f"{split}_accuracy"] = evaluate_deployed(weights, arrays, split, "onnx-int8")["accuracy"]
