@@ -2,6 +2,8 @@
 
 import csv
 import importlib.util
+import re
+import shlex
 import zipfile
 from pathlib import Path
 
@@ -30,6 +32,25 @@ def readme_python_block(marker: str) -> str:
     readme = (PROJECT_ROOT / "README.md").read_text()
     (block,) = [b.split("\n", 1)[1].split("```")[0] for b in readme.split("```python")[1:] if marker in b]
     return block
+
+
+def readme_shell_commands(program: str) -> list[list[str]]:
+    """The words of every call of program in the README's ```bash blocks, its [optional parts] left out."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    calls = []
+    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            lexer = shlex.shlex(re.sub(r"\[[^\]]*\]", "", line), posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            words = []
+            for token in [*lexer, ";"]:
+                if token.strip("&;|()"):
+                    words.append(token)
+                    continue
+                if words[:1] == [program]:
+                    calls.append(words)
+                words = []
+    return calls
 
 
 @pytest.fixture(scope="session")

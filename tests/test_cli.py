@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from resdropnet.cli import EVALUATION_TTAS, main
+from conftest import PROJECT_ROOT, readme_shell_commands
+from resdropnet.cli import EVALUATION_TTAS, build_parser, main, train_config_from_args
 from resdropnet.evaluation.tta import TTA_MODES
 from resdropnet.models import create_model
 from resdropnet.training.ablation import ablation_table, summarise, summarise_records
@@ -29,6 +30,19 @@ def test_version():
 
     result = subprocess.run([sys.executable, "-m", "resdropnet", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"resdropnet {resdropnet.__version__}"
+
+
+def test_every_command_line_of_the_readme_parses(monkeypatch):
+    """Each `resdropnet` call in the README's shell blocks names real flags and choices; train and ablate calls
+    also build their recipe (config file, flags and their combination checked), as `resdropnet` itself would."""
+    monkeypatch.chdir(PROJECT_ROOT)
+    calls = readme_shell_commands("resdropnet")
+    assert {words[1] for words in calls} >= {"demo", "data", "train", "ablate", "evaluate", "predict", "video", "export",
+                                             "serve", "ship"}
+    for words in calls:
+        args = build_parser().parse_args(words[1:])
+        if words[1] in ("train", "ablate"):
+            train_config_from_args(args)
 
 
 def test_models_lists_parameters_and_mflops(capsys):
