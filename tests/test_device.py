@@ -111,8 +111,8 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     assert plan_runs.pending_seeds(["none", "mid", "post"], [0, 1, 2], committed) == []  # all nine are in
     assert plan_runs.pending_seeds(["none", "mid", "post"], [2, 3], committed) == [
         ("none", 0.1, 3), ("mid", 0.1, 3), ("post", 0.1, 3)]
-    # Another rate: its own runs (seed 0 of 0.2 is in); 'none' is the same run at every rate, so it is already in.
-    assert plan_runs.pending_seeds(["none", "mid"], [0, 1, 2], committed, rates=(0.1, 0.2)) == [("mid", 0.2, 1), ("mid", 0.2, 2)]
+    # Another rate: its own runs (seeds 0 and 1 of 0.2 are in); 'none' is the same run at every rate, so it is already in.
+    assert plan_runs.pending_seeds(["none", "mid"], [0, 1, 2], committed, rates=(0.1, 0.2)) == [("mid", 0.2, 2)]
     records = tmp_path / "records"
     (records / "resdropnet_s_mid_0.1").mkdir(parents=True)
     (records / "resdropnet_s_mid_0.1" / "seed1.json").write_text("{}")
