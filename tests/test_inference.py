@@ -185,6 +185,34 @@ def test_ship_int8_only_remakes_and_measures_a_shipped_int8_model(fer_cache, tmp
             f"PrivateTest {int8['test_accuracy_flip']:.2%}, measured on") in (folder / "MODEL_CARD.md").read_text()
 
 
+def test_ship_tta_only_measures_the_modes_a_shipped_report_lacks_and_keeps_the_rest(folder_fixture, tmp_path,
+                                                                                  monkeypatch, capsys):
+    import shutil
+
+    import resdropnet.model_card
+    from resdropnet import data
+
+    folder = tmp_path / "fast"
+    shutil.copytree(shipped_folder("fast"), folder)
+    report = json.loads((folder / "report.json").read_text())
+    for split in ("val", "test"):  # as shipped before the mode existed
+        report[split].pop("flip+tencrop", None)
+    (folder / "report.json").write_text(json.dumps(report))
+    monkeypatch.setattr(resdropnet.model_card, "shipped_folder", lambda name: folder)
+    assert main(["ship", "--name", "fast", "--tta-only", "--data", str(folder_fixture)]) == 0
+    assert "fast: TTA flip+tencrop measured into its report and card" in capsys.readouterr().out
+    measured = json.loads((folder / "report.json").read_text())
+    faces = {split: len(data.load(folder_fixture).split(split)[1]) for split in ("val", "test")}
+    for split in ("val", "test"):
+        assert list(measured[split]) == ["none", "flip", "tencrop", "flip+tencrop"]
+        assert measured[split]["flip+tencrop"]["num_images"] == faces[split]
+        assert {tta: measured[split][tta] for tta in report[split]} == report[split]  # the shipped figures untouched
+    accuracy = measured["test"]["flip+tencrop"]["accuracy"]
+    assert f"| PrivateTest | flip+tencrop | {accuracy:.4f} |" in (folder / "MODEL_CARD.md").read_text()
+    assert main(["ship", "--name", "fast", "--tta-only", "--data", str(folder_fixture)]) == 0
+    assert "fast: its report already holds every TTA mode" in capsys.readouterr().out
+
+
 def test_shipped_model_cards_are_what_their_reports_make_and_name_the_weakest_class(tmp_path, monkeypatch, capsys):
     import shutil
 

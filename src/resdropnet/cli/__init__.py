@@ -100,8 +100,13 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_ship(args) -> int:
-    from resdropnet.model_card import quantize_shipped, ship, write_card
+    from resdropnet.model_card import measure_missing_tta, quantize_shipped, ship, write_card
 
+    if args.tta_only:
+        added = measure_missing_tta(args.name, args.data)
+        print(f"{args.name}: TTA {', '.join(added)} measured into its report and card" if added
+              else f"{args.name}: its report already holds every TTA mode")
+        return 0
     if args.card_only:
         print(f"rewrote {write_card(args.name)}")
         return 0
@@ -246,11 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     ship_parser.add_argument("--command", help="the exact command that trained the run, for the model card")
     ship_parser.add_argument("--int8-only", action="store_true",
                              help="only remake the shipped model's int8 ONNX from its model.onnx, calibrated on --data")
+    ship_parser.add_argument("--tta-only", action="store_true",
+                             help="only measure the shipped model on --data with the TTA modes its report lacks")
     ship_parser.add_argument("--card-only", action="store_true",
                              help="only rewrite the shipped model's MODEL_CARD.md from its report.json")
     ship_parser.add_argument("--data", default="../shared/data/fer2013.zip",
-                             help="FER2013 source to calibrate and measure the int8 model on (a run trained on "
-                                  "another machine names a data path that is not here)")
+                             help="FER2013 source to calibrate and measure the int8 model on, or TTA (a run trained on another "
+                                  "machine names a data path that is not here)")
     ship_parser.set_defaults(handler=cmd_ship)
     add_inference_commands(commands)
 
