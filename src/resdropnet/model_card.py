@@ -6,7 +6,7 @@ from itertools import groupby
 from pathlib import Path
 
 from resdropnet.data import loaded
-from resdropnet.evaluation.report import evaluate_deployed, evaluate_model, plot_calibration, report_markdown
+from resdropnet.evaluation.report import evaluate_deployed, metrics_by_tta, plot_calibration, report_markdown
 from resdropnet.evaluation.tta import TTA_MODES
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8
 from resdropnet.labels import EMOTIONS
@@ -180,21 +180,20 @@ def measure_int8(name: str, source) -> dict:
 
 
 def measure_missing_tta(name: str, source) -> list[str]:
-    """A shipped model (torch, fp32) on both test splits with each TTA mode its report lacks (modes added after it
-    shipped), into its report and card; the figures already there stay as they are. Returns the modes added."""
+    """A shipped model (torch, fp32) on each test split with the TTA modes that split's report lacks (modes added
+    after it shipped), into its report and card; the figures already there stay as they are. Returns the modes added."""
     folder = shipped_folder(name)
     report = json.loads((folder / "report.json").read_text())
-    missing = [tta for tta in TTA_MODES if tta not in report["test"] or tta not in report["val"]]
-    if not missing:
+    missing = {split: [tta for tta in TTA_MODES if tta not in report[split]] for split in ("val", "test")}
+    if not any(missing.values()):
         return []
     model, arrays = load_model(folder / "model.safetensors"), loaded(source)
-    for split in ("val", "test"):
+    for split, modes in missing.items():
         images, labels = arrays.split(split)
-        for tta in missing:
-            report[split][tta] = evaluate_model(model, images, labels, tta, progress=f"{name}: {split}, TTA {tta}")
+        report[split].update(metrics_by_tta(model, images, labels, modes, f"{name}: {split}"))
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     write_card(name)
-    return missing
+    return [tta for tta in TTA_MODES if any(tta in modes for modes in missing.values())]
 
 
 def write_card(name: str) -> Path:

@@ -20,6 +20,11 @@ def evaluate_model(model, images, labels, tta: str = "none", progress: str = "")
     return {"tta": tta, **metrics}
 
 
+def metrics_by_tta(model, images, labels, tta_modes, label: str) -> dict:
+    """{tta: metrics} of model on one split for each mode; label names the split in the progress bars."""
+    return {tta: evaluate_model(model, images, labels, tta, progress=f"{label}, TTA {tta}") for tta in tta_modes}
+
+
 def evaluate_split(model, source, split: str, tta: str = "none") -> dict:
     """Metrics of model on one split ('private'/'test', 'public'/'val', 'train') of a FER2013 source."""
     split_name = SPLIT_ALIASES[split]
@@ -75,8 +80,7 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
     splits = {}
     for split in ("val", "test"):
         images, labels = datamodule.tensors[split].tensors
-        splits[split] = {tta: evaluate_model(model, images, labels, tta, progress=f"report: {split}, TTA {tta}")
-                         for tta in tta_modes}
+        splits[split] = metrics_by_tta(model, images, labels, tta_modes, f"report: {split}")
     report = {
         "model": config["model"],
         "best_checkpoint": str(best_checkpoint),
