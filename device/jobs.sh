@@ -10,8 +10,8 @@
 #   device/run.sh bash device/jobs.sh
 # Environment: VARIANTS (of plan_runs.py's table, at most 5; default its TEACHERS, the four that the optional
 # second call, VARIANTS=accurate_b512_ens, distils from), SCREENS (default "fast28"; SCREEN_SEEDS "0 1 2"), SEEDS, PLACEMENTS and
-# RATES (the ablation's; default "1 2", "none mid post" and "0.1"; SEEDS="0 1 2" PLACEMENTS="mid post"
-# RATES=0.2 adds the runs of rate 0.2 without a record: seed 2 of both), LIMIT (default 470 s, so that staging, runs and packing stay inside
+# RATES (the ablation's; default "1 2", "none mid post" and "0.1"; seeds 0-2 of rates 0.1
+# and 0.2 all have a record, so only a new seed or rate trains), LIMIT (default 470 s, so that staging, runs and packing stay inside
 # the call's 600 s), EPOCHS_ACCURATE (fixed epochs for the variants instead of the time budget), EXTRA (flags
 # for every run; a dry run on a CPU: EPOCHS_ACCURATE=1 EXTRA="--accelerator cpu --subset 300 --epochs 1").
 set -uo pipefail

@@ -111,8 +111,10 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     assert plan_runs.pending_seeds(["none", "mid", "post"], [0, 1, 2], committed) == []  # all nine are in
     assert plan_runs.pending_seeds(["none", "mid", "post"], [2, 3], committed) == [
         ("none", 0.1, 3), ("mid", 0.1, 3), ("post", 0.1, 3)]
-    # Another rate: its own runs (seeds 0 and 1 of 0.2 are in); 'none' is the same run at every rate, so it is already in.
-    assert plan_runs.pending_seeds(["none", "mid"], [0, 1, 2], committed, rates=(0.1, 0.2)) == [("mid", 0.2, 2)]
+    # Another rate has runs of its own (seeds 0-2 of 0.2 are in); 'none' is the same run at every rate, so it is planned once.
+    assert plan_runs.pending_seeds(["none", "mid"], [0, 1, 2], committed, rates=(0.1, 0.2)) == []
+    assert plan_runs.pending_seeds(["none", "mid"], [2, 3], committed, rates=(0.1, 0.2)) == [
+        ("none", 0.1, 3), ("mid", 0.1, 3), ("mid", 0.2, 3)]
     records = tmp_path / "records"
     (records / "resdropnet_s_mid_0.1").mkdir(parents=True)
     (records / "resdropnet_s_mid_0.1" / "seed1.json").write_text("{}")
@@ -120,9 +122,9 @@ def test_the_plan_runs_only_the_seeds_without_a_record(tmp_path):
     ablation = planned("--limit", "560", "--variants", "", "--placements", "none", "--seeds", "3").stdout
     assert ablation == ("ablation_none_3\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.1 --placements none "
                         "--seeds 3 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
-    rate = planned("--limit", "560", "--variants", "", "--placements", "post", "--seeds", "2", "--rates", "0.2").stdout
-    assert rate == ("ablation_post_0.2_2\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.2 --placements post "
-                    "--seeds 2 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
+    rate = planned("--limit", "560", "--variants", "", "--placements", "post", "--seeds", "3", "--rates", "0.2").stdout
+    assert rate == ("ablation_post_0.2_3\t24\tablate --config configs/fast.yaml --epochs 24 --rates 0.2 --placements post "
+                    "--seeds 3 --ablation-out /stage/runs/ablation --records benchmarks/results/ablation_runs\n")
 
 
 def test_the_summary_ranks_the_runs_by_publictest_and_averages_each_group_of_seeds(tmp_path):
