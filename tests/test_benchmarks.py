@@ -17,6 +17,15 @@ def test_every_readme_table_builds_from_the_committed_results(update_readme):
         assert f"<!-- table:{name} -->\n{table}\n<!-- /table:{name} -->" in readme, f"table {name}: README is stale"
 
 
+def test_the_ablation_figure_draws_the_committed_records_and_the_readme_shows_it(update_readme, tmp_path):
+    import cv2
+
+    figure = update_readme.ablation_figure(tmp_path / "ablation.png")
+    drawn, committed = cv2.imread(str(figure)), cv2.imread(str(update_readme.ABLATION_FIGURE))
+    assert drawn is not None and committed is not None and drawn.shape == committed.shape
+    assert "](benchmarks/results/ablation.png)" in (PROJECT_ROOT / "README.md").read_text()
+
+
 def test_fast_recipe_rows_are_the_runs_of_the_yaml_as_it_stands(update_readme, tmp_path, monkeypatch):
     import json
     import shutil

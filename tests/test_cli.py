@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import pytest
 import torch
 
@@ -105,6 +106,8 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     gains = [m - n for m, n in zip(mid["private_test"]["flip"]["values"], none["private_test"]["flip"]["values"])]
     assert f"{sum(gains) / 2 * 100:+.2f} ± " in printed
     assert (out / "ablation.md").exists()
+    figure = cv2.imread(str(out / "ablation.png"))
+    assert figure is not None and figure.shape[0] > 100 and figure.shape[1] > 500
 
     # --finished-only summarises what is there and trains nothing for the missing seed.
     assert main([*args, "--seeds", "0,1,2", "--finished-only"]) == 0

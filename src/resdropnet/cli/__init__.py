@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     ablate.add_argument("--tta", default="none", choices=EVALUATION_TTAS,
                         help="a further TTA each run reports; none and flip always are")
-    ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json and ablation.md")
+    ablate.add_argument("--ablation-out", default="runs/ablation", help="folder for the runs, ablation.json, ablation.md and ablation.png")
     ablate.add_argument("--records", help="folder of kept run records (each run's benchmark.json, e.g. "
                         "benchmarks/results/ablation_runs): finished runs are copied there, runs found there are not "
                         "trained again")

@@ -1,4 +1,4 @@
-"""PNG plots for reports: the confusion matrix, the reliability diagram and the training curves."""
+"""PNG plots for reports: the confusion matrix, the reliability diagram, the training curves and the ablation."""
 
 import csv
 from pathlib import Path
@@ -83,5 +83,30 @@ def plot_training_curves(logs: Path, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_ablation(results: dict, path: str | Path, tta: str) -> Path:
+    """Each variant's accuracy seed by seed (dots) and its mean ± std over seeds (square and bar), PublicTest beside
+    PrivateTest, with the mean of each model's no-dropout run as a dashed line: results as ablation.summarise_runs gives."""
+    labels = list(results)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.5 + 0.45 * len(labels)), sharey=True)
+    for ax, (split, title) in zip(axes, (("public_test", "PublicTest"), ("private_test", "PrivateTest"))):
+        for row, label in enumerate(labels):
+            summary = results[label][split][tta]
+            ax.plot([v * 100 for v in summary["values"]], [row] * len(summary["values"]), "o", color="#e63c3c",
+                    alpha=0.7, ms=5, zorder=3, label="one seed" if row == 0 else None)
+            ax.errorbar(summary["mean"] * 100, row, xerr=summary["std"] * 100, fmt="s", color="#2878c8", capsize=4,
+                        label="mean ± std" if row == 0 else None)
+            if label.endswith(" none"):
+                ax.axvline(summary["mean"] * 100, ls="--", color="gray", lw=1)
+        ax.set(title=f"{title}, TTA {tta}", xlabel="accuracy (%)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].invert_yaxis()
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

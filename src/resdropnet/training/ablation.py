@@ -159,6 +159,10 @@ def run_ablation(base: TrainConfig, variants, seeds: list[int], out: Path, tta: 
     payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine_info(), "budget": budget, "results": results}
     (out / "ablation.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / "ablation.md").write_text(ablation_table(results) + "\n")
+    if results:
+        from resdropnet.evaluation.plots import plot_ablation
+
+        plot_ablation(results, out / "ablation.png", reported_ttas(results)[-1])
     return results
 
 
@@ -188,11 +192,16 @@ def machines_used(results: dict) -> dict[str, list[str]]:
     return machines
 
 
+def reported_ttas(results: dict) -> list[str]:
+    """The TTAs the ablation reports (no TTA, then flip) that every variant has; the last is the one it judges by."""
+    return [t for t in ("none", "flip") if all(t in r["private_test"] for r in results.values())]
+
+
 def ablation_table(results: dict) -> str:
     """Accuracy (%) as mean ± std over seeds for no TTA and flip, and each variant's paired gain over `none`."""
     if not results:
         return "No finished runs yet."
-    ttas = [t for t in ("none", "flip") if all(t in r["private_test"] for r in results.values())]
+    ttas = reported_ttas(results)
     columns = [f"{name} {t}" for name in ("PublicTest", "PrivateTest") for t in ttas]
     lines = [f"| variant | seeds | {' | '.join(columns)} | PrivateTest {ttas[-1]}: gain over no dropout, same seed | minutes per seed |",
              "|---|---|" + "---|" * len(columns) + "---|---|"]
