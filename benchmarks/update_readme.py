@@ -12,7 +12,8 @@ from pathlib import Path
 
 from resdropnet.evaluation.plots import plot_ablation
 from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe_key, reported_ttas,
-                                         resolved_variant_label, summarise, summarise_runs, trained_on)
+                                         resolved_variant_label, summarise, summarise_records, summarise_runs,
+                                         trained_on)
 from resdropnet.model_card import teacher_name
 from resdropnet.system import machine_description
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
@@ -197,7 +198,7 @@ def fast_recipe_table() -> str | None:
 
 def ablation_figure(path: Path = ABLATION_FIGURE) -> Path | None:
     """The ablation table's flip columns, seed by seed: the README shows it under the table."""
-    results = {label: summarise_runs(runs) for label, runs in load_records(ABLATION_RUNS).items()}
+    results = summarise_records(ABLATION_RUNS)
     return plot_ablation(results, path, reported_ttas(results)[-1]) if results else None
 
 
