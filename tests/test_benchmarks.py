@@ -81,7 +81,8 @@ def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
     # The 24-epoch recipe's seed 0 on the 2-core bf16 CPU: 69.91% flip in 94 min.
     cpu = json.loads((update_readme.ABLATION_RUNS / "resdropnet_s_mid_0.1" / "seed0.json").read_text())
     assert update_readme.within_two_hours_on_the_cpu(cpu) == "no"
-    gpu = next(r for folder, r in update_readme.fast_recipe_runs() if folder.name == "fast28")  # on an H200
+    h200 = update_readme.RESULTS / "screens" / "fast28" / "resdropnet_s_mid_0.1" / "seed0.json"
+    gpu = json.loads(h200.read_text())
     assert gpu["machine"]["gpus"] and update_readme.within_two_hours_on_the_cpu(gpu).startswith("not judged")
     fast_enough = {**cpu, "private_test_accuracy": {"none": 0.69, "flip": 0.7001}}
     assert update_readme.within_two_hours_on_the_cpu(fast_enough) == "yes"
