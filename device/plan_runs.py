@@ -55,9 +55,9 @@ VARIANTS["accurate_b512_ens"] = "--batch-size 512 --lr 0.004 --teacher " + ",".j
     f"{{runs}}/{teacher}/model.safetensors" for teacher in TEACHERS)
 # Candidate recipes at fixed epochs, one run per seed for a mean: the fast recipe must average 70% PrivateTest
 # (24 epochs: 69.69 +- 0.26 with flip) and fit 2 h on a 2-core bf16 CPU (24 epochs took 94 min there).
-# fast28 became the YAML (session 12); its five runs average 69.97 +- 0.37 (session 16), so fast32 is the next screen
-# (28 epochs: 61-63 min on that CPU, 7.2 on a shared H200). fast32's seeds 0-1 ran on the CPU (session 17,
-# screens/fast32_cpu): PublicTest fell for both, so the YAML stays at 28.
+# fast28 became the YAML (session 12); its five runs average 69.97 +- 0.37 (session 16), so fast32 was screened next
+# (28 epochs: 61-63 min on that CPU, 7.2 on a shared H200): its seeds 0-1 ran on the CPU (session 17,
+# screens/fast32_cpu) and PublicTest fell for both, so the YAML stays at 28.
 SCREENS = {"fast28": 28, "fast32": 32}
 
 

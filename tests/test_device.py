@@ -86,7 +86,7 @@ def test_the_variants_train_on_the_calls_time_budget_beside_the_fixed_runs():
                                     "--time-budget 485 --batch-size 512 --lr 0.004"],
         ["accurate_w", "budget", "train --config configs/accurate.yaml --out /stage/runs/accurate_w "
                                  "--time-budget 485 --model resdropnet_w"]]
-    # The next screen: configs/fast.yaml at 32 epochs, every seed (none has a record yet).
+    # The fast32 screen: configs/fast.yaml at 32 epochs, every seed (none has a record in screens/fast32/).
     longer = planned("--limit", "560", "--variants", "", "--screens", "fast32").stdout.splitlines()
     assert [line.split("\t")[:2] for line in longer] == [[f"fast32_mid_0.1_{seed}", "32"] for seed in (0, 1, 2)]
     assert "--epochs 32 --rates 0.1 --placements mid --seeds 0 --ablation-out /stage/runs/fast32" in longer[0]
