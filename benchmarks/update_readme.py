@@ -151,13 +151,18 @@ def serve_load_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/serve_load.py")
 
 
+def fast_recipe() -> tuple[dict, str, str]:
+    """configs/fast.yaml as it stands: its resolved config, its variant label and its recipe key."""
+    from resdropnet.training.config import TrainConfig
+
+    fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml").to_dict()
+    return fast, resolved_variant_label(fast["model"], fast["model_overrides"]), recipe_key(fast)
+
+
 def fast_recipe_runs() -> list[tuple[Path, dict]]:
     """(records folder, record) of every kept run of configs/fast.yaml as it stands, by seed: its runs on the 2-core
     CPU, the ablation's runs of its dropout variant, and screens of it (device/plan_runs.py)."""
-    from resdropnet.training.config import TrainConfig
-
-    fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml")
-    label, wanted = resolved_variant_label(fast.model, fast.model_overrides), recipe_key(fast.to_dict())
+    _fast, label, wanted = fast_recipe()
     runs = []
     for records in [FAST_RECIPE_CPU_RUNS, ABLATION_RUNS, *sorted((RESULTS / "screens").glob("*/"))]:
         found = load_records(records).get(label, {})
@@ -196,6 +201,38 @@ def fast_recipe_table() -> str | None:
     return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."
 
 
+def on_a_gpu(record: dict) -> bool:
+    return bool(record["machine"].get("gpus"))
+
+
+def changes_from(config: dict, reference: dict) -> str:
+    """The recipe settings a run's config changed from reference's, e.g. 'augment 0.75' or 'epochs 32'."""
+    recipe, reference_recipe = json.loads(recipe_key(config)), json.loads(recipe_key(reference))
+    return ", ".join(f"{k} {v}" for k, v in sorted(recipe.items()) if reference_recipe.get(k) != v)
+
+
+def fast_recipe_screens_table() -> str | None:
+    """Each screened change of configs/fast.yaml, run by run, beside the YAML's own run of the same seed on the
+    same kind of machine: PublicTest flip decides (a change is kept only if it rises for every seed)."""
+    fast, label, wanted = fast_recipe()
+    baselines = {(r["config"]["seed"], on_a_gpu(r)): r for _folder, r in reversed(fast_recipe_runs())}
+    lines = ["| screen | change | seed | trained on | PublicTest none/flip | the YAML's PublicTest flip | PrivateTest none/flip |",
+             "|---|---|---|---|---|---|---|"]
+    for folder in sorted((RESULTS / "screens").glob("*/")):
+        for seed, r in sorted(load_records(folder).get(label, {}).items()):
+            if recipe_key(r["config"]) == wanted:
+                continue
+            public, private = r["public_test_accuracy"], r["private_test_accuracy"]
+            baseline = baselines.get((seed, on_a_gpu(r)))
+            versus = f"{baseline['public_test_accuracy']['flip']:.2%}" if baseline else "no run"
+            lines.append(f"| `{folder.name}` | {changes_from(r['config'], fast)} | {seed} | {trained_on(r)} | "
+                         f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} |")
+    if len(lines) == 2:
+        return None
+    return "\n".join(lines) + ("\n\nOne row per run, from the `benchmark.json` it wrote, kept in `benchmarks/results/screens/`; "
+                               "the YAML's run of the same seed on the same kind of machine (CPU or GPU) is in the table above.")
+
+
 def ablation_figure(path: Path = ABLATION_FIGURE) -> Path | None:
     """The ablation table's flip columns, seed by seed: the README shows it under the table."""
     results = summarise_records(ABLATION_RUNS)
@@ -221,7 +258,8 @@ def ablation_results_table() -> str | None:
 TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results": results_table,
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
-          "fast_recipe": fast_recipe_table, "ablation": ablation_results_table}
+          "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
+          "ablation": ablation_results_table}
 
 
 def main() -> int:
