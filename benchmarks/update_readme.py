@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.evaluation.plots import plot_ablation
-from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe_key, reported_ttas,
+from resdropnet.training.ablation import (ablation_table, load_records, percent, recipe, recipe_key, reported_ttas,
                                          resolved_variant_label, summarise, summarise_records, summarise_runs,
                                          trained_on)
 from resdropnet.model_card import teacher_name
@@ -159,21 +159,31 @@ def fast_recipe() -> tuple[dict, str, str]:
     return fast, resolved_variant_label(fast["model"], fast["model_overrides"]), recipe_key(fast)
 
 
-def fast_recipe_runs() -> list[tuple[Path, dict]]:
-    """(records folder, record) of every kept run of configs/fast.yaml as it stands, by seed: its runs on the 2-core
-    CPU, the ablation's runs of its dropout variant, and screens of it (device/plan_runs.py)."""
-    _fast, label, wanted = fast_recipe()
+def fast_model_runs() -> list[tuple[Path, dict]]:
+    """(records folder, record) of every kept run of configs/fast.yaml's model and dropout, whatever its recipe: its
+    runs on the 2-core CPU, the ablation's runs of that variant, and screens (device/plan_runs.py), folder by folder."""
+    _fast, label, _wanted = fast_recipe()
     runs = []
     for records in [FAST_RECIPE_CPU_RUNS, ABLATION_RUNS, *sorted((RESULTS / "screens").glob("*/"))]:
         found = load_records(records).get(label, {})
-        runs += [(records, found[seed]) for seed in sorted(found) if recipe_key(found[seed]["config"]) == wanted]
+        runs += [(records, found[seed]) for seed in sorted(found)]
+    return runs
+
+
+def fast_recipe_runs() -> list[tuple[Path, dict]]:
+    """(records folder, record) of every kept run of configs/fast.yaml as it stands, by seed."""
+    _fast, _label, wanted = fast_recipe()
+    runs = [(folder, r) for folder, r in fast_model_runs() if recipe_key(r["config"]) == wanted]
     return sorted(runs, key=lambda run: run[1]["config"]["seed"])  # stable: a seed's CPU run comes first
+
+
+def on_a_gpu(record: dict) -> bool:
+    return bool(record["machine"].get("gpus"))
 
 
 def within_two_hours_on_the_cpu(record: dict) -> str:
     """The fast recipe's target, judged only for runs on the 2-core CPU it is set for."""
-    machine = record["machine"]
-    if machine.get("gpus") or machine.get("cores") != 2:
+    if on_a_gpu(record) or record["machine"].get("cores") != 2:
         return "not judged: not the 2-core CPU"
     minutes = record["train_wall_seconds"] / 60
     return "yes" if max(record["private_test_accuracy"].values()) >= 0.70 and minutes <= 120 else "no"
@@ -201,32 +211,26 @@ def fast_recipe_table() -> str | None:
     return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."
 
 
-def on_a_gpu(record: dict) -> bool:
-    return bool(record["machine"].get("gpus"))
-
-
-def changes_from(config: dict, reference: dict) -> str:
-    """The recipe settings a run's config changed from reference's, e.g. 'augment 0.75' or 'epochs 32'."""
-    recipe, reference_recipe = json.loads(recipe_key(config)), json.loads(recipe_key(reference))
-    return ", ".join(f"{k} {v}" for k, v in sorted(recipe.items()) if reference_recipe.get(k) != v)
+def changes_from(config: dict, reference_recipe: dict) -> str:
+    """The recipe settings a run's config changed from reference_recipe, e.g. 'augment 0.75' or 'epochs 32'."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(recipe(config).items()) if reference_recipe.get(k) != v)
 
 
 def fast_recipe_screens_table() -> str | None:
     """Each screened change of configs/fast.yaml, run by run, beside the YAML's own run of the same seed on the
     same kind of machine: PublicTest flip decides (a change is kept only if it rises for every seed)."""
-    fast, label, wanted = fast_recipe()
+    fast_settings = recipe(fast_recipe()[0])
     baselines = {(r["config"]["seed"], on_a_gpu(r)): r for _folder, r in reversed(fast_recipe_runs())}
     lines = ["| screen | change | seed | trained on | PublicTest none/flip | the YAML's PublicTest flip | PrivateTest none/flip |",
              "|---|---|---|---|---|---|---|"]
-    for folder in sorted((RESULTS / "screens").glob("*/")):
-        for seed, r in sorted(load_records(folder).get(label, {}).items()):
-            if recipe_key(r["config"]) == wanted:
-                continue
-            public, private = r["public_test_accuracy"], r["private_test_accuracy"]
-            baseline = baselines.get((seed, on_a_gpu(r)))
-            versus = f"{baseline['public_test_accuracy']['flip']:.2%}" if baseline else "no run"
-            lines.append(f"| `{folder.name}` | {changes_from(r['config'], fast)} | {seed} | {trained_on(r)} | "
-                         f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} |")
+    for folder, r in fast_model_runs():
+        if folder.parent != RESULTS / "screens" or not (change := changes_from(r["config"], fast_settings)):
+            continue
+        public, private, seed = r["public_test_accuracy"], r["private_test_accuracy"], r["config"]["seed"]
+        baseline = baselines.get((seed, on_a_gpu(r)))
+        versus = f"{baseline['public_test_accuracy']['flip']:.2%}" if baseline else "no run"
+        lines.append(f"| `{folder.name}` | {change} | {seed} | {trained_on(r)} | "
+                     f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} |")
     if len(lines) == 2:
         return None
     return "\n".join(lines) + ("\n\nOne row per run, from the `benchmark.json` it wrote, kept in `benchmarks/results/screens/`; "

@@ -86,12 +86,17 @@ NOT_RECIPE = ("seed", "out", "report_tta", "data", "precision", "accelerator", "
               "threads")
 
 
-def recipe_key(config: dict) -> str:
-    """What a run's config trained, but for its dropout and seed: runs with equal keys compare."""
+def recipe(config: dict) -> dict:
+    """What a run's config trained, but for its dropout and seed."""
     config = {**TrainConfig().to_dict(), **config}  # fields added since the run take their defaults
     shared = {k: v for k, v in config.items() if k not in NOT_RECIPE}
     shared["model_overrides"] = {k: v for k, v in config["model_overrides"].items() if not k.startswith("drop_")}
-    return json.dumps(shared, sort_keys=True)
+    return shared
+
+
+def recipe_key(config: dict) -> str:
+    """recipe(config) as a string: runs with equal keys compare."""
+    return json.dumps(recipe(config), sort_keys=True)
 
 
 def load_records(records: Path) -> dict[str, dict[int, dict]]:
