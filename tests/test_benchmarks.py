@@ -54,7 +54,7 @@ def test_fast_recipe_rows_are_the_runs_of_the_yaml_as_it_stands(update_readme, t
     monkeypatch.setattr(update_readme, "FAST_RECIPE_CPU_RUNS", results / "fast_recipe_cpu")
     runs = update_readme.fast_recipe_runs()
     assert [(folder.name, r["config"]["seed"]) for folder, r in runs] == [
-        ("fast_recipe_cpu", 0), ("fast28", 0), ("fast_recipe_cpu", 1), ("fast28", 1), ("fast28", 2),
+        ("fast_recipe_cpu", 0), ("fast28", 0), ("fast_recipe_cpu", 1), ("fast28", 1), ("fast_recipe_cpu", 2), ("fast28", 2),
         ("again", 7)]  # by seed, a seed's CPU run first
     assert "`benchmarks/results/screens/again/`, `benchmarks/results/screens/fast28/`" in update_readme.fast_recipe_table()
 
