@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from resdropnet.files import replace_atomically, staging_path
+
 ONNX_OPSET = 17
 
 
@@ -17,14 +19,14 @@ def export_onnx(weights="default", out: str | Path = "model.onnx", check: bool =
     model = load_model(weights).float()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.partial")
+    staging = staging_path(out)
     example = torch.rand(2, 1, 48, 48)
     with warnings.catch_warnings():  # the TorchScript exporter needs no onnxscript; torch warns it is legacy
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (example,), str(staging), input_names=["faces"], output_names=["logits"],
                           dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET,
                           dynamo=False)
-    staging.replace(out)
+    replace_atomically(staging, out)
     return {"path": str(out), "max_abs_difference": max_difference(model, out) if check else None}
 
 
@@ -61,7 +63,7 @@ def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.
             return None if batch is None else {input_name: to_model_input(batch)}
 
     out = Path(out)
-    staging, prepared = out.with_name(f".{out.name}.partial"), out.with_name(f".{out.name}.prepared")
+    staging, prepared = staging_path(out), out.with_name(f".{out.name}.prepared")
     try:
         quant_pre_process(str(onnx_path), str(prepared))
         # reduce_range (7-bit weights): x86 CPUs without VNNI multiply u8 x s8 with VPMADDUBSW, which saturates;
@@ -72,7 +74,7 @@ def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.
                         reduce_range=True)
     finally:
         prepared.unlink(missing_ok=True)
-    staging.replace(out)
+    replace_atomically(staging, out)
     return out
 
 

@@ -64,7 +64,7 @@ class HaarDetector:
         # Detecting on a shrunken copy is much faster; faces smaller than min_size there are lost.
         shrink = self.max_side / max(gray.shape) if self.max_side and max(gray.shape) > self.max_side else 1.0
         if shrink < 1.0:
-            gray = cv2.resize(gray, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+            gray = cv2.resize(gray, shrunk_size(gray.shape, shrink), interpolation=cv2.INTER_AREA)
         min_size = max(self.min_size, round(self.min_fraction * max(gray.shape)))
         found, _levels, weights = self.classifier.detectMultiScale3(
             cv2.equalizeHist(gray), scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
@@ -112,6 +112,12 @@ def create_detector(name: str = DEFAULT_DETECTOR):
     if name == "none":
         return WholeImage()
     raise DetectorError(f"unknown detector {name!r}: use haar, haar-full, haar-alt2, yunet:PATH.onnx or none")
+
+
+def shrunk_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
+    """cv2's (width, height) of an image scaled by scale, never 0: a 10000x10 photo stays at least 1 pixel tall."""
+    height, width = shape[:2]
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def box_iou(a, b) -> float:

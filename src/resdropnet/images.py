@@ -38,22 +38,68 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_END = 0xD9
+JPEG_SCAN = 0xDA
+# Markers without a length field: TEM and the restart markers (SOI is never inside a file's body).
+JPEG_STANDALONE = {0x01, 0xD8, *range(0xD0, 0xD8)}
+
+
+def jpeg_markers(data: bytes):
+    """(marker, offset) of each marker of a JPEG in order, stepping over segments and entropy-coded scans.
+
+    Stops at the end-of-image marker, so bytes that cameras append after it (thumbnails, MPF) are never read.
+    """
     index = 2
-    while index + 9 < len(data):
-        if data[index] != 0xFF:
-            index += 1
+    while index + 1 < len(data):
+        if data[index] != 0xFF:  # stray bytes between segments: libjpeg skips them too
+            index = data.find(b"\xff", index)
+            if index < 0:
+                return
             continue
         marker = data[index + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            index += 1 if marker == 0xFF else 2
+        if marker == 0xFF:  # fill byte before a marker
+            index += 1
             continue
-        length = struct.unpack(">H", data[index + 2 : index + 4])[0]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[index + 5 : index + 9])
+        yield marker, index
+        if marker == JPEG_END:
+            return
+        if marker in JPEG_STANDALONE:
+            index += 2
+            continue
+        if index + 4 > len(data):
+            return
+        index += 2 + struct.unpack(">H", data[index + 2 : index + 4])[0]
+        if marker == JPEG_SCAN:
+            index = _end_of_scan(data, index)
+
+
+def _end_of_scan(data: bytes, index: int) -> int:
+    """Offset of the first marker after entropy-coded data; stuffed 0xFF00 and restart markers are part of it."""
+    while True:
+        index = data.find(b"\xff", index)
+        if index < 0 or index + 1 >= len(data):
+            return len(data)
+        following = data[index + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            index += 2
+        elif following == 0xFF:
+            index += 1
+        else:
+            return index
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    for marker, offset in jpeg_markers(data):
+        if marker in JPEG_FRAME_MARKERS and offset + 9 <= len(data):
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
             return width, height
-        index += 2 + length
     return None
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether the end-of-image marker follows the last scan: a cut file lacks it, appended data does not matter."""
+    return any(marker == JPEG_END for marker, _offset in jpeg_markers(data))
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -103,7 +149,7 @@ def decode_image(data: bytes, name: str = "<upload>", max_pixels: int = MAX_PIXE
     if image is None or image.size == 0:
         raise ImageError(f"{name}: truncated or corrupt {kind.upper()} data")
     # OpenCV decodes a cut JPEG with the missing rows grey; its end-of-image marker must follow the last scan.
-    if kind == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+    if kind == "jpeg" and not jpeg_is_complete(data):
         raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
     return image
 

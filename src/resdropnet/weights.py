@@ -3,7 +3,8 @@
 import json
 from pathlib import Path
 
-from resdropnet.errors import ResDropNetError
+from resdropnet.errors import ResDropNetError, first_line
+from resdropnet.files import replace_atomically, staging_path
 
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
 # Models shipped inside the package, each in its own folder: model.safetensors, model.onnx (fp32),
@@ -60,10 +61,9 @@ def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"config": json.dumps(model.config.to_dict()), **{k: json.dumps(v) for k, v in (metadata or {}).items()}}
     state = stored_state(model)
-    staging = path.with_name(f".{path.name}.partial")
+    staging = staging_path(path)
     save_file(state, str(staging), metadata=header)
-    staging.replace(path)
-    return path
+    return replace_atomically(staging, path)
 
 
 def read_metadata(weights: str | Path) -> dict:
@@ -77,25 +77,105 @@ def read_metadata(weights: str | Path) -> dict:
         raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
     if "config" not in raw:
         raise WeightsError(f"{path}: no model config in its metadata; not a resdropnet weights file")
-    return {key: json.loads(value) for key, value in raw.items()}
+    metadata = {}
+    for key, value in raw.items():
+        try:
+            metadata[key] = json.loads(value)
+        except ValueError:
+            raise WeightsError(f"{path}: metadata field {key!r} is not JSON") from None
+    return metadata
+
+
+# Limits on a config read from a file, checked before any layer is built: the largest registered model
+# (resdropnet_m) has 11 M parameters; a file asking for far more is a mistake or an attack on memory.
+MAX_PARAMETERS = 50_000_000
+MAX_STAGES, MAX_BLOCKS_PER_STAGE, MAX_WIDTH = 8, 32, 4096
+
+
+def model_config_from(raw, path: Path):
+    """A ResDropNetConfig from a weights file's metadata, each field checked; errors name the file and field."""
+    from dataclasses import fields
+
+    from resdropnet.labels import EMOTIONS
+    from resdropnet.models import ResDropNetConfig
+
+    if not isinstance(raw, dict):
+        raise WeightsError(f"{path}: metadata 'config' is a {type(raw).__name__}, not an object of model fields")
+    defaults = {f.name: f.default for f in fields(ResDropNetConfig)}
+    unknown = sorted(set(raw) - set(defaults))
+    if unknown:
+        raise WeightsError(f"{path}: unknown model config field(s) {', '.join(map(repr, unknown))}")
+    values = {}
+    for name, value in raw.items():
+        expected = type(defaults[name])
+        if expected is tuple:
+            if not isinstance(value, list) or not value or not all(_is_int(v) for v in value):
+                raise WeightsError(f"{path}: config field {name!r} must be a list of integers, got {_shown(value)}")
+            value = tuple(value)
+        elif expected is float and (_is_int(value) or isinstance(value, float)):
+            value = float(value)
+        elif not (isinstance(value, expected) and (expected is not int or _is_int(value))):
+            raise WeightsError(f"{path}: config field {name!r} must be {expected.__name__}, got {_shown(value)}")
+        values[name] = value
+    try:
+        config = ResDropNetConfig(**values)
+    except ValueError as error:
+        raise WeightsError(f"{path}: invalid model config ({error})") from None
+    checks = [
+        (config.num_classes == len(EMOTIONS), f"num_classes is {config.num_classes}, the models predict {len(EMOTIONS)} emotions"),
+        (config.in_channels == 1, f"in_channels is {config.in_channels}, the models read 1-channel faces"),
+        (len(config.widths) <= MAX_STAGES, f"{len(config.widths)} stages, more than {MAX_STAGES}"),
+        (all(1 <= b <= MAX_BLOCKS_PER_STAGE for b in config.blocks), f"blocks {list(config.blocks)} outside 1-{MAX_BLOCKS_PER_STAGE}"),
+        (all(4 <= w <= MAX_WIDTH for w in config.widths), f"widths {list(config.widths)} outside 4-{MAX_WIDTH}"),
+    ]
+    for ok, why in checks:
+        if not ok:
+            raise WeightsError(f"{path}: invalid model config ({why})")
+    parameters = parameter_count(config)
+    if parameters > MAX_PARAMETERS:
+        raise WeightsError(f"{path}: its config asks for {parameters:,} parameters, more than the limit of {MAX_PARAMETERS:,}")
+    return config
+
+
+def parameter_count(config) -> int:
+    """Parameters of the model a config describes, counted on torch's meta device: no memory is allocated."""
+    import torch
+
+    from resdropnet.models import ResDropNet
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in ResDropNet(config).parameters())
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def load_model(weights: str | Path = "default"):
-    """A ResDropNet in eval mode from a safetensors file or a shipped model's name."""
+    """A ResDropNet in eval mode from a safetensors file or a shipped model's name; the file is checked first."""
+    import torch
     from safetensors.torch import load_file
 
-    from resdropnet.models import ResDropNet, ResDropNetConfig
+    from resdropnet.models import ResDropNet
 
     path = resolve_weights(weights)
-    metadata = read_metadata(path)
-    config = metadata["config"]
-    config = ResDropNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    config = model_config_from(read_metadata(path)["config"], path)
     model = ResDropNet(config)
     try:
-        model.load_state_dict(load_file(str(path)))
+        state = load_file(str(path))
+        model.load_state_dict(state)
     except Exception as error:
-        raise WeightsError(f"{path}: weights do not fit the model config in its metadata ({error})") from None
+        raise WeightsError(f"{path}: weights do not fit the model config in its metadata ({first_line(error)})") from None
+    bad = next((name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
+    if bad is not None:
+        raise WeightsError(f"{path}: tensor {bad!r} holds NaN or infinite values")
     return model.eval()
+
 
 
 def load_ensemble(weights: str | Path):

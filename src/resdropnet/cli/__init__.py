@@ -151,10 +151,14 @@ def cmd_serve(args) -> int:
     from resdropnet.serving.app import Settings
 
     settings = Settings(weights=args.weights, detector=args.detector, backend=args.backend,
-                        max_upload_bytes=args.max_upload_mb * 2**20, max_batch=args.max_batch, timeout_s=args.timeout)
-    os.environ.update(settings.to_env())  # every worker process builds its app from these
+                        max_upload_bytes=args.max_upload_mb * 2**20, max_batch=args.max_batch, timeout_s=args.timeout,
+                        max_request_pixels=args.max_request_pixels, max_inflight_pixels=args.max_inflight_pixels,
+                        max_inflight_bytes=args.max_inflight_mb * 2**20, body_timeout_s=args.body_timeout,
+                        header_timeout_s=args.header_timeout, docs=not args.no_docs)
+    os.environ.update(settings.to_env())  # every worker process builds its app (and reads its protocol's) from these
     uvicorn.run("resdropnet.serving.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level)
+                workers=args.workers, log_level=args.log_level, http="resdropnet.serving.protocol:HeaderDeadlineProtocol",
+                timeout_keep_alive=args.keep_alive_timeout, limit_concurrency=args.limit_concurrency or None)
     return 0
 
 
@@ -270,7 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--backend", default="auto", choices=BACKENDS)
     serve.add_argument("--max-upload-mb", type=int, default=10, help="largest accepted image file")
     serve.add_argument("--max-batch", type=int, default=16, help="most images in one batch request")
-    serve.add_argument("--timeout", type=float, default=30.0, help="seconds before a request gets 504")
+    serve.add_argument("--timeout", type=float, default=30.0,
+                       help="seconds from a request's start to its answer; past it the work stops and the answer is 504")
+    serve.add_argument("--max-request-pixels", type=int, default=50_000_000,
+                       help="decoded pixels of all images in one request, from their headers; more is 413")
+    serve.add_argument("--max-inflight-pixels", type=int, default=80_000_000,
+                       help="decoded pixels of all requests at once (about 3 bytes each in memory); a request waits for room")
+    serve.add_argument("--max-inflight-mb", type=int, default=128,
+                       help="request bodies held at once; a body that would go over gets 503")
+    serve.add_argument("--header-timeout", type=float, default=10.0,
+                       help="seconds a client has to send a request's headers; a stalled connection gets 408 and is closed")
+    serve.add_argument("--body-timeout", type=float, default=60.0, help="seconds a client has to send a request's body (408)")
+    serve.add_argument("--keep-alive-timeout", type=int, default=5, help="seconds an idle connection is kept open")
+    serve.add_argument("--limit-concurrency", type=int, default=512,
+                       help="open connections and requests at once; past it new requests get 503 (0: no limit)")
+    serve.add_argument("--no-docs", action="store_true", help="do not serve the API docs page at /docs")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=cmd_serve)
     return parser

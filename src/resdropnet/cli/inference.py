@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
+from resdropnet.images import list_images
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.labels import EMOTIONS
 
@@ -28,15 +29,20 @@ def recognizer_from_args(args):
 def cmd_predict(args) -> int:
     recognizer = recognizer_from_args(args)
     out = Path(args.out) if args.out else None
+    names = annotated_names(args.paths) if out is not None else {}
     records, errors = [], []
     for prediction in recognizer.predict_files(args.paths, progress=not args.quiet, keep_images=out is not None):
         if prediction.error:
             errors.append(prediction.error)
             continue
         record = prediction.to_dict()
-        if out is not None:
-            record["annotated"] = str(write_annotated(prediction.image, prediction.faces, prediction.path, out))
         records.append(record)
+        if out is not None:
+            try:
+                record["annotated"] = str(write_annotated(prediction.image, prediction.faces,
+                                                          out / "annotated" / names[prediction.path]))
+            except ResDropNetError as error:
+                errors.append(str(error))
     write_predictions(records, args.format, out)
     for error in errors:
         print(f"resdropnet: error: {error}", file=sys.stderr)
@@ -49,15 +55,36 @@ def cmd_predict(args) -> int:
     return 1 if errors else 0
 
 
-def write_annotated(bgr, faces, path: Path, out: Path) -> Path:
+def annotated_names(paths) -> dict[Path, Path]:
+    """Where each input image's annotated PNG goes, relative to OUT/annotated.
+
+    A folder argument keeps its own name and its tree below it, a file argument its name; never the absolute path
+    above what the user passed. Two inputs that would share a name (a/x.jpg and b/x.jpg, x.jpg and x.png) get
+    x.png and x-2.png.
+    """
+    names, taken = {}, set()
+    for argument in map(Path, paths):
+        folder_name = Path(argument.resolve().name or "root")
+        for file in list_images([argument])[0]:
+            if file in names:
+                continue
+            wanted = folder_name / file.relative_to(argument) if argument.is_dir() else Path(file.name)
+            target, copy = wanted.with_suffix(".png"), 2
+            while target in taken:
+                target, copy = wanted.with_name(f"{wanted.stem}-{copy}.png"), copy + 1
+            names[file] = target
+            taken.add(target)
+    return names
+
+
+def write_annotated(bgr, faces, target: Path) -> Path:
     import cv2
 
     from resdropnet.inference.annotate import annotate
 
-    relative = path.resolve().relative_to(path.resolve().anchor)
-    target = out / "annotated" / relative.with_suffix(".png")
     target.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(target), annotate(bgr, faces))
+    if not cv2.imwrite(str(target), annotate(bgr, faces)):
+        raise ResDropNetError(f"{target}: cannot write the annotated image")
     return target
 
 

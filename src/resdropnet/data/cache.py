@@ -6,7 +6,6 @@ failed or interrupted prepare never leaves a partial cache behind.
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 
 from resdropnet.data.dataset import FerArrays
 from resdropnet.data.errors import DataError
+from resdropnet.files import replace_atomically
 
 CACHE_FORMAT = "resdropnet-fer2013-cache/1"
 ARRAY_FILES = ("images", "labels", "splits")
@@ -67,8 +67,8 @@ def replace_folder(staging: Path, out: Path) -> None:
     retired = out.with_name(f".{out.name}.old")
     if out.exists():
         shutil.rmtree(retired, ignore_errors=True)
-        os.replace(out, retired)
-    os.replace(staging, out)
+        replace_atomically(out, retired)
+    replace_atomically(staging, out)
     shutil.rmtree(retired, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """Reads the original competition file fer2013.csv (columns emotion, pixels, Usage)."""
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,13 @@ from resdropnet.labels import EMOTIONS, IMAGE_SIZE, USAGE_TO_SPLIT
 
 REQUIRED_COLUMNS = ("emotion", "pixels", "Usage")
 PIXELS_PER_IMAGE = IMAGE_SIZE * IMAGE_SIZE
+INTEGER = re.compile(r"-?[0-9]+")
+
+
+def shown(value) -> str:
+    """A field's value for an error message, cut short: a bad field may be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def parse_row(row: dict[str, str]) -> tuple[np.ndarray, int, int]:
@@ -18,38 +26,60 @@ def parse_row(row: dict[str, str]) -> tuple[np.ndarray, int, int]:
     try:
         label = int(row["emotion"])
     except (TypeError, ValueError):
-        raise ValueError(f"field 'emotion' is not an integer: {row['emotion']!r}") from None
+        raise ValueError(f"field 'emotion' is not an integer: {shown(row['emotion'])}") from None
     if not 0 <= label < len(EMOTIONS):
-        raise ValueError(f"field 'emotion' is {label}, outside 0-{len(EMOTIONS) - 1}")
+        raise ValueError(f"field 'emotion' is {shown(label)}, outside 0-{len(EMOTIONS) - 1}")
     usage = (row["Usage"] or "").strip()
     if usage not in USAGE_TO_SPLIT:
-        raise ValueError(f"field 'Usage' is {usage!r}, not one of {', '.join(USAGE_TO_SPLIT)}")
+        raise ValueError(f"field 'Usage' is {shown(usage)}, not one of {', '.join(USAGE_TO_SPLIT)}")
     tokens = (row["pixels"] or "").split()
     if len(tokens) != PIXELS_PER_IMAGE:
         raise ValueError(f"field 'pixels' has {len(tokens)} values, expected {PIXELS_PER_IMAGE}")
-    try:
-        values = np.array(tokens, dtype=np.int64)
-    except ValueError:
-        bad = next(t for t in tokens if not t.lstrip("-").isdigit())
-        raise ValueError(f"field 'pixels' holds a non-integer value {bad!r}") from None
-    if values.min() < 0 or values.max() > 255:
+    # Python's int() also takes '²'-like and other non-ASCII digits; a pixel is 0-255 in ASCII, nothing else.
+    bad = next((t for t in tokens if not INTEGER.fullmatch(t)), None)
+    if bad is not None:
+        raise ValueError(f"field 'pixels' holds a non-integer value {shown(bad)}")
+    if any(t.startswith("-") or len(t) > 3 for t in tokens):
+        raise ValueError("field 'pixels' holds a value outside 0-255")
+    values = np.array(tokens, dtype=np.int64)
+    if values.max() > 255:
         raise ValueError("field 'pixels' holds a value outside 0-255")
     return values.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE), label, USAGE_TO_SPLIT[usage]
+
+
+def csv_records(reader: csv.DictReader, path: Path, policy: BadRecordPolicy):
+    """(line number, row) of each record; a record the csv module cannot read (a field over its size limit, a NUL)
+    is rejected by policy, naming its line, and reading goes on with the next line."""
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            policy.reject(f"{path}: line {line}", f"unreadable CSV record ({error})")
+            continue
+        yield line, row
 
 
 def read_csv(path: Path, skip_bad: bool = False) -> FerArrays:
     policy = BadRecordPolicy(skip_bad)
     images, labels, splits = [], [], []
-    with open(path, newline="", encoding="utf-8") as handle:
+    # Bytes that are not UTF-8 become U+FFFD, which the field checks then reject with the row's line number.
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as error:
+            raise DataError(f"{path}: line 1: unreadable CSV header ({error})") from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected header {','.join(REQUIRED_COLUMNS)}")
-        for row in reader:
+        for line, row in csv_records(reader, path, policy):
             try:
                 image, label, split = parse_row(row)
             except ValueError as error:
-                policy.reject(f"{path}: line {reader.line_num}", str(error))
+                policy.reject(f"{path}: line {line}", str(error))
                 continue
             images.append(image)
             labels.append(label)

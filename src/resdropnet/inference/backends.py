@@ -4,6 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
+from resdropnet.errors import first_line
+from resdropnet.faces import FACE_SIZE
+from resdropnet.labels import EMOTIONS
 from resdropnet.weights import WeightsError, is_shipped_name, resolve_weights, shipped_folder
 
 # onnx-int8: the int8-quantised ONNX model (static, per channel), several times faster on CPUs with VNNI.
@@ -32,13 +35,47 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:
-            raise WeightsError(f"{path}: not a loadable ONNX model ({str(error).splitlines()[0]})") from None
-        self.input_name = self.session.get_inputs()[0].name
+            raise WeightsError(f"{path}: not a loadable ONNX model ({first_line(error)})") from None
         self.path = Path(path)
+        self.input_name = check_onnx_signature(self.session, self.path)
         self.name = "onnx-int8" if self.path.name.endswith(".int8.onnx") else "onnx"
+        self.logits(np.zeros((1, 1, FACE_SIZE, FACE_SIZE), np.float32))  # shapes the signature left open
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
+        try:
+            (logits, *_rest) = self.session.run(None, {self.input_name: batch})
+        except Exception as error:
+            raise WeightsError(f"{self.path}: inference failed ({first_line(error)})") from None
+        if np.shape(logits) != (len(batch), len(EMOTIONS)):
+            raise WeightsError(f"{self.path}: returned an output of shape {list(np.shape(logits))} for "
+                               f"{len(batch)} face(s); a resdropnet model returns N x {len(EMOTIONS)} logits")
+        return logits
+
+
+def check_onnx_signature(session, path: Path) -> str:
+    """The name of the model's one input, after checking it takes N x 1 x 48 x 48 floats and gives N x 7 outputs.
+
+    Dimensions the file leaves symbolic are accepted here and checked on the first run.
+    """
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    expected_input = [None, 1, FACE_SIZE, FACE_SIZE]
+    if len(inputs) != 1 or inputs[0].type != "tensor(float)" or not _shape_fits(inputs[0].shape, expected_input):
+        found = ", ".join(f"{i.name} {i.type} {list(i.shape)}" for i in inputs)
+        raise WeightsError(f"{path}: its inputs are [{found}]; a resdropnet model takes one float tensor "
+                           f"N x 1 x {FACE_SIZE} x {FACE_SIZE}")
+    if not outputs or not _shape_fits(outputs[0].shape, [None, len(EMOTIONS)]):
+        found = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
+        raise WeightsError(f"{path}: its outputs are [{found}]; a resdropnet model returns N x {len(EMOTIONS)} logits")
+    return inputs[0].name
+
+
+def _shape_fits(shape, expected: list) -> bool:
+    """A declared ONNX shape against the expected one; None and symbolic (str) dimensions match anything."""
+    if shape is None:
+        return True
+    return len(shape) == len(expected) and all(
+        want is None or not isinstance(have, int) or have == want for have, want in zip(shape, expected))
+
 
 
 class TorchBackend:

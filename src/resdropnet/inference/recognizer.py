@@ -1,13 +1,15 @@
 """EmotionRecognizer: photos in, faces with their emotions out."""
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from resdropnet.errors import ResDropNetError
+from resdropnet.errors import ResDropNetError, first_line
 from resdropnet.faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, Box, create_detector, crop_faces, resize_face
 from resdropnet.images import list_images, read_image, to_bgr
 from resdropnet.inference.backends import TTA_MODES, create_backend, softmax, to_model_input
@@ -72,10 +74,15 @@ class EmotionRecognizer:
         self.tta = tta
         self.batch_size = batch_size
 
-    def classify_faces(self, faces) -> np.ndarray:
-        """Probabilities (N x 7, EMOTIONS order) for pre-cropped faces: gray or color arrays of any size."""
+    def classify_faces(self, faces, deadline: float | None = None) -> np.ndarray:
+        """Probabilities (N x 7, EMOTIONS order) for pre-cropped faces: gray or color arrays of any size.
+
+        deadline: a time.monotonic() value; past it, DeadlineExceeded is raised before the next batch."""
         crops = np.stack([resize_face(_gray(face)) for face in faces]) if len(faces) else np.zeros((0, 48, 48), np.uint8)
-        outputs = [self._probabilities(crops[i : i + self.batch_size]) for i in range(0, len(crops), self.batch_size)]
+        outputs = []
+        for start in range(0, len(crops), self.batch_size):
+            check_deadline(deadline)
+            outputs.append(self._probabilities(crops[start : start + self.batch_size]))
         return np.concatenate(outputs) if outputs else np.zeros((0, len(EMOTIONS)), np.float32)
 
     def _probabilities(self, crops: np.ndarray) -> np.ndarray:
@@ -94,15 +101,19 @@ class EmotionRecognizer:
         boxes: your own face boxes as (x, y, w, h); detection is skipped."""
         return self.predict_many([image], None if boxes is None else [boxes], channel_order)[0]
 
-    def predict_many(self, images, boxes=None, channel_order: str = "bgr") -> list[list[Face]]:
-        """One list of faces per image; all faces of all images are classified in shared batches."""
+    def predict_many(self, images, boxes=None, channel_order: str = "bgr", deadline: float | None = None) -> list[list[Face]]:
+        """One list of faces per image; all faces of all images are classified in shared batches.
+
+        deadline: a time.monotonic() value; past it, DeadlineExceeded is raised before the next image or batch,
+        so work that nobody waits for any more stops soon."""
         per_image_boxes, crops = [], []
         for index, image in enumerate(images):
+            check_deadline(deadline)
             found, face_crops = self.detect_and_crop(load_bgr(image, channel_order),
                                                      None if boxes is None else [as_box(b) for b in boxes[index]])
             per_image_boxes.append(found)
             crops.append(face_crops)
-        return self.faces_from_crops(per_image_boxes, crops)
+        return self.faces_from_crops(per_image_boxes, crops, deadline)
 
     def predict_files(self, paths, batch_images: int = 16, progress: bool = False,
                       keep_images: bool = False) -> Iterator[ImagePrediction]:
@@ -128,10 +139,13 @@ class EmotionRecognizer:
         for path in paths:
             try:
                 bgr = read_image(path)
+                found, face_crops = self.detect_and_crop(bgr)
             except ResDropNetError as error:
                 predictions.append(ImagePrediction(path, error=str(error)))
                 continue
-            found, face_crops = self.detect_and_crop(bgr)
+            except (cv2.error, ValueError, MemoryError) as error:  # one photo's failure must not end the run
+                predictions.append(ImagePrediction(path, error=f"{path}: cannot be processed ({first_line(error)})"))
+                continue
             predictions.append(ImagePrediction(path, width=bgr.shape[1], height=bgr.shape[0],
                                                image=bgr if keep_images else None))
             boxes.append(found)
@@ -156,15 +170,25 @@ class EmotionRecognizer:
         found = self.detector(bgr) if boxes is None else boxes
         return found, crop_faces(bgr, found, self.margin)
 
-    def faces_from_crops(self, per_image_boxes: list[list[Box]], crops: list[np.ndarray]) -> list[list[Face]]:
+    def faces_from_crops(self, per_image_boxes: list[list[Box]], crops: list[np.ndarray],
+                         deadline: float | None = None) -> list[list[Face]]:
         all_crops = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
-        probabilities = self.classify_faces(all_crops)
+        probabilities = self.classify_faces(all_crops, deadline)
         results, start = [], 0
         for found in per_image_boxes:
             rows = probabilities[start : start + len(found)]
             results.append([Face(box, dict(zip(EMOTIONS, map(float, row)))) for box, row in zip(found, rows)])
             start += len(found)
         return results
+
+
+class DeadlineExceeded(ResDropNetError, TimeoutError):
+    """Work stopped at a batch boundary because its deadline had passed."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded("stopped: past the deadline")
 
 
 def load_bgr(image, channel_order: str = "bgr") -> np.ndarray:
@@ -180,10 +204,9 @@ def as_box(box) -> Box:
     return Box(x, y, w, h)
 
 
+
 def _gray(face) -> np.ndarray:
     array = np.asarray(face)
     if array.ndim == 2 and array.dtype == np.uint8:
         return array
-    import cv2
-
     return cv2.cvtColor(to_bgr(array), cv2.COLOR_BGR2GRAY)
