@@ -47,19 +47,33 @@ def parse_row(row: dict[str, str]) -> tuple[np.ndarray, int, int]:
     return values.astype(np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE), label, USAGE_TO_SPLIT[usage]
 
 
-def csv_records(reader: csv.DictReader, path: Path, policy: BadRecordPolicy):
+class CountedLines:
+    """The lines of a file, counting those read: the csv module's own line_num skips lines it could not parse."""
+
+    def __init__(self, handle):
+        self.handle, self.count = handle, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.handle)
+        self.count += 1
+        return line
+
+
+def csv_records(reader: csv.DictReader, lines: CountedLines, path: Path, policy: BadRecordPolicy):
     """(line number, row) of each record; a record the csv module cannot read (a field over its size limit, a NUL)
     is rejected by policy, naming its line, and reading goes on with the next line."""
     while True:
-        line = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            policy.reject(f"{path}: line {line}", f"unreadable CSV record ({error})")
+            policy.reject(f"{path}: line {lines.count}", f"unreadable CSV record ({error})")
             continue
-        yield line, row
+        yield lines.count, row
 
 
 def read_csv(path: Path, skip_bad: bool = False) -> FerArrays:
@@ -67,7 +81,8 @@ def read_csv(path: Path, skip_bad: bool = False) -> FerArrays:
     images, labels, splits = [], [], []
     # Bytes that are not UTF-8 become U+FFFD, which the field checks then reject with the row's line number.
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.DictReader(handle)
+        lines = CountedLines(handle)
+        reader = csv.DictReader(lines)
         try:
             fieldnames = reader.fieldnames or []
         except csv.Error as error:
@@ -75,7 +90,7 @@ def read_csv(path: Path, skip_bad: bool = False) -> FerArrays:
         missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
         if missing:
             raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected header {','.join(REQUIRED_COLUMNS)}")
-        for line, row in csv_records(reader, path, policy):
+        for line, row in csv_records(reader, lines, path, policy):
             try:
                 image, label, split = parse_row(row)
             except ValueError as error:
