@@ -16,6 +16,9 @@ os.environ.setdefault("CV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 import cv2  # noqa: E402  (reads CV_IO_MAX_IMAGE_PIXELS)
 
+# Every decoding failure becomes an ImageError naming the file; OpenCV's own log lines would only add noise.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 from resdropnet.errors import ResDropNetError  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
