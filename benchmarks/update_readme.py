@@ -151,6 +151,23 @@ def serve_load_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/serve_load.py")
 
 
+def soak_table() -> str | None:
+    r = load("soak")
+    if not r:
+        return None
+    lines = ["| clients | requests | answers | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+    for kind, row in r["clients"].items():
+        answers = ", ".join(f"{count:,} x {status}" for status, count in row["statuses"].items())
+        lines.append(f"| {kind} | {row['requests']:,} | {answers} | {row['p50_ms']:,.0f} | {row['p99_ms']:,.0f} |")
+    health = r["healthz"]
+    note = (f"\n\n{r['seconds'] / 60:.1f} minutes: **{r['server_errors_5xx']} answers 5xx**; `/healthz` answered "
+            f"{health['requests']:,} probes, the slowest in {health['max_ms']:,.0f} ms (p99 {health['p99_ms']:,.0f} ms); "
+            f"the server's peak resident memory was **{r['peak_rss_mib']:,.0f} MiB**. Stalled connections end with the "
+            f"server's 408 after the header or body timeout; \"reset after the limit\" is a 40 MiB chunked body that the "
+            f"server stopped reading at its limit and answered 413 while the client was still sending.")
+    return "\n".join(lines) + note + provenance(r, "python benchmarks/soak.py")
+
+
 def fast_recipe() -> tuple[dict, str, str]:
     """configs/fast.yaml as it stands: its resolved config, its variant label and its recipe key."""
     from resdropnet.training.config import TrainConfig
@@ -263,7 +280,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
-          "ablation": ablation_results_table}
+          "ablation": ablation_results_table, "soak": soak_table}
 
 
 def main() -> int:

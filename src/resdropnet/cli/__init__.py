@@ -152,7 +152,7 @@ def cmd_serve(args) -> int:
 
     settings = Settings(weights=args.weights, detector=args.detector, backend=args.backend,
                         max_upload_bytes=args.max_upload_mb * 2**20, max_batch=args.max_batch, timeout_s=args.timeout,
-                        max_request_pixels=args.max_request_pixels, max_inflight_pixels=args.max_inflight_pixels,
+                        max_pixels=args.max_pixels, max_request_pixels=args.max_request_pixels, max_inflight_pixels=args.max_inflight_pixels,
                         max_inflight_bytes=args.max_inflight_mb * 2**20, body_timeout_s=args.body_timeout,
                         header_timeout_s=args.header_timeout, docs=not args.no_docs)
     os.environ.update(settings.to_env())  # every worker process builds its app (and reads its protocol's) from these
@@ -276,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch", type=int, default=16, help="most images in one batch request")
     serve.add_argument("--timeout", type=float, default=30.0,
                        help="seconds from a request's start to its answer; past it the work stops and the answer is 504")
+    serve.add_argument("--max-pixels", type=int, default=40_000_000,
+                       help="pixels of one image, from its header before decoding; more is 413")
     serve.add_argument("--max-request-pixels", type=int, default=50_000_000,
                        help="decoded pixels of all images in one request, from their headers; more is 413")
     serve.add_argument("--max-inflight-pixels", type=int, default=80_000_000,
