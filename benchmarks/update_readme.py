@@ -1,6 +1,7 @@
-"""Rebuilds the README's measured tables from benchmarks/results/*.json and the shipped report.
+"""Rebuilds the measured tables of the README and docs/ from benchmarks/results/*.json and the shipped reports.
 
-Each table lives between `<!-- table:NAME -->` and `<!-- /table:NAME -->`; run after any benchmark:
+Each table lives between `<!-- table:NAME -->` and `<!-- /table:NAME -->`, in one page or several; run after any
+benchmark:
 
     python benchmarks/update_readme.py
 """
@@ -283,19 +284,26 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results
           "ablation": ablation_results_table, "soak": soak_table}
 
 
+def pages() -> list[Path]:
+    """The README and the documentation pages: a table may appear in several of them."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    texts = {page: page.read_text() for page in pages()}
     for name, build in TABLES.items():
         table = build()
         pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
-        if not pattern.search(text):
-            sys.exit(f"README.md has no <!-- table:{name} --> markers")
+        found = [page for page, text in texts.items() if pattern.search(text)]
+        if not found:
+            sys.exit(f"no page has <!-- table:{name} --> markers")
         body = table if table else "_Not measured yet._"
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
-    readme.write_text(text)
+        for page in found:
+            texts[page] = pattern.sub(lambda m: m.group(1) + body + m.group(2), texts[page])
+    for page, text in texts.items():
+        page.write_text(text)
     ablation_figure()
-    print(f"README.md tables rebuilt; {ABLATION_FIGURE.relative_to(ROOT)} redrawn")
+    print(f"tables rebuilt in README.md and docs/; {ABLATION_FIGURE.relative_to(ROOT)} redrawn")
     return 0
 
 

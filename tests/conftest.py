@@ -19,7 +19,7 @@ USAGE_BY_PREFIX = {"Training": "Training", "PublicTest": "PublicTest", "PrivateT
 
 
 def load_script(relative_path: str):
-    """A project script that is not part of the package (benchmarks/, device/), imported as a module."""
+    """A project script that is not part of the package (benchmarks/, docs/), imported as a module."""
     path = PROJECT_ROOT / relative_path
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -27,18 +27,27 @@ def load_script(relative_path: str):
     return module
 
 
+def documentation_pages() -> list[Path]:
+    """The README and the pages of the documentation site."""
+    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+
+
+def documentation_text() -> str:
+    return "\n".join(page.read_text() for page in documentation_pages())
+
+
 def readme_python_block(marker: str) -> str:
-    """The one ```python block of the README that holds marker, without its fences."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    (block,) = [b.split("\n", 1)[1].split("```")[0] for b in readme.split("```python")[1:] if marker in b]
+    """The one ```python block of the README or the documentation that holds marker, without its fences."""
+    text = documentation_text()
+    (block,) = [b.split("\n", 1)[1].split("```")[0] for b in text.split("```python")[1:] if marker in b]
     return block
 
 
 def readme_shell_commands(program: str) -> list[list[str]]:
-    """The words of every call of program in the README's ```bash blocks, its [optional parts] left out."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    """The words of every call of program in the ```bash blocks of the README and the documentation, its
+    [optional parts] left out."""
     calls = []
-    for block in re.findall(r"```bash\n(.*?)```", readme, re.S):
+    for block in re.findall(r"```bash\n(.*?)```", documentation_text(), re.S):
         for line in block.replace("\\\n", " ").splitlines():
             lexer = shlex.shlex(re.sub(r"\[[^\]]*\]", "", line), posix=True, punctuation_chars=True)
             lexer.whitespace_split = True

@@ -1,4 +1,4 @@
-"""The README's tables are rebuilt from the committed benchmark results: every builder runs on them."""
+"""The tables of the README and docs/ are rebuilt from the committed benchmark results: every builder runs on them."""
 
 import pytest
 from conftest import PROJECT_ROOT, load_script
@@ -10,11 +10,14 @@ def update_readme():
 
 
 def test_every_readme_table_builds_from_the_committed_results(update_readme):
-    readme = (PROJECT_ROOT / "README.md").read_text()
+    pages = {page.name: page.read_text() for page in update_readme.pages()}
     for name, build in update_readme.TABLES.items():
         table = build()
         assert table, f"table {name}: no results committed"
-        assert f"<!-- table:{name} -->\n{table}\n<!-- /table:{name} -->" in readme, f"table {name}: README is stale"
+        shown = [page for page, text in pages.items() if f"<!-- table:{name} -->" in text]
+        assert shown, f"table {name}: on no page"
+        for page in shown:
+            assert f"<!-- table:{name} -->\n{table}\n<!-- /table:{name} -->" in pages[page], f"table {name}: {page} is stale"
 
 
 def test_the_ablation_figure_draws_the_committed_records_and_the_readme_shows_it(update_readme, tmp_path):
@@ -25,7 +28,7 @@ def test_the_ablation_figure_draws_the_committed_records_and_the_readme_shows_it
     # Its height grows with the variants, so a figure of other records has another shape (pixels may differ between
     # matplotlib versions; the shape does not).
     assert drawn is not None and committed is not None and drawn.shape == committed.shape
-    assert "](benchmarks/results/ablation.png)" in (PROJECT_ROOT / "README.md").read_text()
+    assert "](benchmarks/results/ablation.png)" in (PROJECT_ROOT / "docs" / "ablation.md").read_text()
 
 
 def test_fast_recipe_rows_are_the_runs_of_the_yaml_as_it_stands(update_readme, tmp_path, monkeypatch):
@@ -35,7 +38,7 @@ def test_fast_recipe_rows_are_the_runs_of_the_yaml_as_it_stands(update_readme, t
     found = update_readme.fast_recipe_runs()
     assert found and all(r["config"]["model"] == "resdropnet_s" for _folder, r in found)
     assert all(r["config"]["model_overrides"].get("drop_placement", "mid") == "mid" for _folder, r in found)
-    # Since session 12 the YAML says 28 epochs: the fast28 screen's and the CPU's runs are its rows, the ablation's
+    # Since 2026-11-26 the YAML says 28 epochs: the fast28 screen's and the CPU's runs are its rows, the ablation's
     # 24-epoch ones not.
     assert {r["config"]["epochs"] for _folder, r in found} == {28}
     # A run of the same recipe in another folder counts; one of another recipe (32 epochs) does not.
@@ -98,6 +101,6 @@ def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
     assert update_readme.within_two_hours_on_the_cpu(fast_enough) == "yes"
     too_slow = {**fast_enough, "train_wall_seconds": 121 * 60}
     assert update_readme.within_two_hours_on_the_cpu(too_slow) == "no"
-    # The 28-epoch recipe's seed 0 on a 2-core bf16 CPU (session 13): 70.30% flip in 61 min.
+    # The 28-epoch recipe's seed 0 on a 2-core bf16 CPU (2026-11-26): 70.30% flip in 61 min.
     measured = json.loads((update_readme.FAST_RECIPE_CPU_RUNS / "resdropnet_s_mid_0.1" / "seed0.json").read_text())
     assert measured["config"]["epochs"] == 28 and update_readme.within_two_hours_on_the_cpu(measured) == "yes"

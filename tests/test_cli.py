@@ -114,7 +114,7 @@ def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     assert json.loads((out / "ablation.json").read_text())["results"]["resdropnet_t none"]["seeds"] == [0, 1]
     assert not (out / "resdropnet_t_none" / "seed2").exists()
 
-    # The kept records outlive the run folders: a later session with none of them trains nothing again.
+    # The kept records outlive the run folders: a later run with none of them trains nothing again.
     shutil.rmtree(out)
     assert main(args) == 0
     assert not (out / "resdropnet_t_none").exists()

@@ -77,13 +77,13 @@ def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
 def test_a_model_card_names_teacher_runs_by_their_names_not_the_folders_they_lay_in():
     from resdropnet.model_card import distillation_sentence
 
-    cfg = {"teacher": "/tmp/resdropnet-device/runs/accurate_b512/model.safetensors,default,teachers/w.safetensors",
+    cfg = {"teacher": "/srv/gpu-box/runs/accurate_b512/model.safetensors,default,teachers/w.safetensors",
            "distill_weight": 0.5, "distill_temperature": 2.0}
     sentence = distillation_sentence(cfg)
     assert "the ensemble of 3 teachers run `accurate_b512`, `default`, `teachers/w.safetensors` (their averaged" in sentence
-    assert "/tmp" not in sentence
+    assert "/srv" not in sentence
     assert "the teacher run `fast2-seed0` (its flip-averaged" in distillation_sentence(
-        {**cfg, "teacher": "/root/runs/fast2-seed0/model.safetensors"})
+        {**cfg, "teacher": "/srv/gpu-box/runs/fast2-seed0/model.safetensors"})
 
 
 class StopAfterFirstEpoch(pl.Callback):
@@ -292,15 +292,15 @@ def test_a_cpu_runs_label_names_its_cores_and_threads_when_fewer(monkeypatch):
 
 
 def test_the_readmes_python_pipeline_runs_as_written(fer_zip, tmp_path, monkeypatch, capsys):
-    """The README's block of prepare, train, evaluate and export, on a small subset of the real data."""
+    """The Python guide's block of prepare, train, evaluate and export, on a small subset of the real data."""
     block = readme_python_block("TrainConfig.from_yaml")
     small = "seed=1, model='resdropnet_t', epochs=1, subset=600, precision='32', report_tta='none,flip')"
     for written, here in (('"../shared/data/fer2013.zip"', repr(str(fer_zip))), ("seed=1)", small),
                           ('"configs/fast.yaml"', repr(str(PROJECT_ROOT / "configs/fast.yaml")))):
-        assert block.count(written) == 1, f"the README's Python pipeline no longer holds {written}"
+        assert block.count(written) == 1, f"the Python guide's pipeline no longer holds {written}"
         block = block.replace(written, here)
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {})
+    exec(compile(block, "docs/python.md", "exec"), {})
     printed = [float(line) for line in capsys.readouterr().out.split()[-2:]]
     assert all(0 < value < 1 for value in printed)
     assert json.loads((tmp_path / "fercache" / "manifest.json").read_text())["num_images"] == 35887

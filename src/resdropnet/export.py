@@ -68,7 +68,7 @@ def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.
         quant_pre_process(str(onnx_path), str(prepared))
         # reduce_range (7-bit weights): x86 CPUs without VNNI multiply u8 x s8 with VPMADDUBSW, which saturates;
         # full-range weights made the shipped models disagree with fp32 on 9-15% of PrivateTest faces on an AVX2
-        # machine (fast: 65.2% instead of 68.1%), against 1.2% with reduce_range (README lab notebook, 2026-11-25).
+        # machine (fast: 65.2% instead of 68.1%), against 1.2% with reduce_range (docs/experiment-log.md, 2026-11-25).
         quantize_static(str(prepared), str(staging), Faces(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                         reduce_range=True)

@@ -33,6 +33,7 @@ class Box:
     score: float = 1.0
 
     def to_list(self) -> list[int]:
+        """[x, y, width, height] in pixels."""
         return [self.x, self.y, self.w, self.h]
 
 

@@ -158,6 +158,7 @@ def decode_image(data: bytes, name: str = "<upload>", max_pixels: int = MAX_PIXE
 
 
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A file's image as 8-bit BGR, read as decode_image reads bytes; ImageError names the file when it cannot be."""
     path = Path(path)
     try:
         if path.stat().st_size > MAX_BYTES:

@@ -78,6 +78,23 @@ def teacher_name(teacher: str) -> str:
     return f"run `{path.parent.name}`" if path.name == "model.safetensors" and path.parent.name else f"`{teacher}`"
 
 
+PATH_FIELDS = ("data", "out", "teacher", "init")
+
+
+def portable_path(path: str) -> str:
+    """A path as the card may show it: a run folder from its runs/ on, any other absolute path by its name alone
+    (where a run lay on the machine that trained it means nothing elsewhere)."""
+    if not Path(path).is_absolute():
+        return path
+    return "runs/" + path.rsplit("/runs/", 1)[1] if "/runs/" in path else Path(path).name
+
+
+def portable_config(cfg: dict) -> dict:
+    """The recorded recipe with every path field made portable (comma-separated lists path by path)."""
+    return {key: ",".join(map(portable_path, value.split(","))) if key in PATH_FIELDS and isinstance(value, str) and value
+            else value for key, value in cfg.items()}
+
+
 def distillation_sentence(cfg: dict) -> str:
     teachers = cfg["teacher"].split(",")
     named = ", ".join(map(teacher_name, teachers))
@@ -150,10 +167,12 @@ def ship(run_dir: str | Path, command: str, name: str = "default", data: str | P
         plot_calibration(report, folder / "calibration.png")
     else:
         (folder / "calibration.png").unlink(missing_ok=True)
-    report = {**report, "best_checkpoint": Path(report["best_checkpoint"]).name, "reproduce": command,
-              "machine": training_machine(report["timing"]), "onnx_max_abs_difference": export["max_abs_difference"]}
+    source = data or report["config"]["data"]
+    report = {**report, "config": portable_config(report["config"]), "best_checkpoint": Path(report["best_checkpoint"]).name,
+              "reproduce": command, "machine": training_machine(report["timing"]),
+              "onnx_max_abs_difference": export["max_abs_difference"]}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    quantize_shipped(name, data or report["config"]["data"])
+    quantize_shipped(name, source)
     return weights
 
 

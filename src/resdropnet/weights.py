@@ -40,8 +40,8 @@ def resolve_weights(weights: str | Path) -> Path:
     return path
 
 
-# Larger fp32 weights are stored in fp16 (half the bytes): shipped weights must stay under 20 MB, and a lent
-# GPU machine returns files of at most 16 MiB. Loading casts them back to the model's fp32.
+# Larger fp32 weights are stored in fp16 (half the bytes): shipped weights must stay under 20 MB and files under
+# 16 MiB move easily between machines. Loading casts them back to the model's fp32.
 FP16_ABOVE_BYTES = 16 * 2**20
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 # flip+tencrop: the whole face and its mirror beside the ten crops (12 views). Chosen on PublicTest for `default`
-# among eight combinations of shifts, crops and flips (README lab notebook, session 14).
+# among eight combinations of shifts, crops and flips (docs/experiment-log.md, 2026-11-26).
 TTA_MODES = ("none", "flip", "tencrop", "flip+tencrop")
 TENCROP_SIZE = 44
 

@@ -23,13 +23,16 @@ class Face:
 
     @property
     def emotion(self) -> str:
+        """The most probable of the seven emotions."""
         return max(self.probabilities, key=self.probabilities.get)
 
     @property
     def confidence(self) -> float:
+        """The probability of the most probable emotion."""
         return self.probabilities[self.emotion]
 
     def to_dict(self) -> dict:
+        """The face as JSON: box, detection score, emotion, confidence and the seven probabilities."""
         return {"box": self.box.to_list(), "detection_score": round(self.box.score, 4), "emotion": self.emotion,
                 "confidence": round(self.confidence, 6),
                 "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
@@ -47,6 +50,7 @@ class ImagePrediction:
     image: np.ndarray | None = field(default=None, repr=False)  # the decoded BGR image, if asked for (keep_images)
 
     def to_dict(self) -> dict:
+        """The prediction as JSON: the file with its size and faces, or with its error."""
         if self.error:
             return {"file": str(self.path), "error": self.error}
         return {"file": str(self.path), "width": self.width, "height": self.height,
@@ -93,6 +97,7 @@ class EmotionRecognizer:
         return probabilities
 
     def detect(self, image, channel_order: str = "bgr") -> tuple[np.ndarray, list[Box]]:
+        """The image as BGR (from any input predict takes) and the detector's face boxes on it."""
         bgr = load_bgr(image, channel_order)
         return bgr, self.detector(bgr)
 
@@ -172,6 +177,7 @@ class EmotionRecognizer:
 
     def faces_from_crops(self, per_image_boxes: list[list[Box]], crops: list[np.ndarray],
                          deadline: float | None = None) -> list[list[Face]]:
+        """Classifies the crops of detect_and_crop in shared batches: one list of Faces per image, in order."""
         all_crops = np.concatenate(crops) if crops else np.zeros((0, 48, 48), np.uint8)
         probabilities = self.classify_faces(all_crops, deadline)
         results, start = [], 0

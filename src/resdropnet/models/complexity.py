@@ -5,6 +5,7 @@ from torch import nn
 
 
 def count_parameters(model: nn.Module) -> int:
+    """All parameters of model, trainable or not."""
     return sum(p.numel() for p in model.parameters())
 
 

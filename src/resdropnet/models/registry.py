@@ -44,10 +44,12 @@ register(
 
 
 def list_models() -> list[str]:
+    """The registered model names, each followed by its `_nodrop` twin."""
     return list(MODEL_CONFIGS)
 
 
 def model_config(name: str, **overrides) -> ResDropNetConfig:
+    """The registered config of name, with any field overridden; KeyError names the registered ones."""
     if name not in MODEL_CONFIGS:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(MODEL_CONFIGS)}")
     return replace(MODEL_CONFIGS[name], **overrides)

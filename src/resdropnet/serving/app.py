@@ -58,6 +58,7 @@ class Settings:
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
+        """The settings as RESDROPNET_* environment variables, which every uvicorn worker reads."""
         return {f"RESDROPNET_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -150,6 +151,11 @@ class ServerState:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app that `resdropnet serve` runs, for mounting in your own ASGI server.
+
+    settings: the model, detector and limits; by default read from the RESDROPNET_* environment variables.
+    Raises ValueError when the pixel limits do not grow from one image to a request to all requests in flight.
+    """
     settings = settings or Settings.from_env()
     if not settings.max_pixels <= settings.max_request_pixels <= settings.max_inflight_pixels:
         raise ValueError("pixel limits must grow: max_pixels <= max_request_pixels <= max_inflight_pixels, got "

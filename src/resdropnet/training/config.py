@@ -69,9 +69,11 @@ class TrainConfig:
         return cls(**{**values, **overrides})
 
     def to_yaml(self, path: str | Path) -> None:
+        """Writes the recipe as YAML (a run folder's config.yaml), which from_yaml reads back."""
         import yaml
 
         Path(path).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
 
     def to_dict(self) -> dict:
+        """The recipe as a plain dict, as recorded in reports."""
         return asdict(self)

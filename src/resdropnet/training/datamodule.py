@@ -19,7 +19,7 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     from resdropnet.system import cpu_has_bf16
     from resdropnet.weights import load_ensemble
 
-    # On a GPU where there is one: one CPU thread per process (device/jobs.sh) would take minutes.
+    # On a GPU where there is one: one CPU thread per process (several runs on one GPU) would take minutes.
     device = "cuda" if torch.cuda.is_available() else "cpu"
     # bf16 only where the CPU has it natively: emulated bf16 on an AVX2 CPU is several times slower than fp32.
     with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda" or cpu_has_bf16()):

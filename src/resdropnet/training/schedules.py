@@ -1,7 +1,7 @@
 """Learning-rate schedules that run on a time budget: the schedule's progress is the share of the budget spent.
 
 A step-counted schedule needs the number of epochs in advance; on a machine whose speed is unknown or shared
-(several runs on one lent GPU) a guess too high is cut off mid-schedule, one too low leaves time unused. On
+(several runs on one GPU) a guess too high is cut off mid-schedule, one too low leaves time unused. On
 the clock, the run anneals exactly when its time is up, however fast it went. Same shapes as the step-counted
 schedules it replaces (torch's OneCycleLR with its defaults, CosineAnnealingLR, constant).
 """
