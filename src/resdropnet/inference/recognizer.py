@@ -60,11 +60,17 @@ class ImagePrediction:
 class EmotionRecognizer:
     """Finds faces and classifies their expression into the seven FER2013 emotions.
 
-    weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file,
-        or an .onnx file.
-    detector: "haar" (default), "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
-    backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise), "torch",
-        "onnx" (fp32), or "onnx-int8" (the int8-quantised ONNX model beside the weights; accuracy in the model card).
+    Args:
+        weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file
+            or an .onnx file; files are checked before use (WeightsError names the file).
+        detector: "haar" (default), "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is
+            the face).
+        backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise),
+            "torch", "onnx" (fp32), or "onnx-int8" (the int8 ONNX model beside the weights; accuracy in the card).
+        margin: how much each face box is widened on every side before the square crop.
+        tta: "none" or "flip" (each face also classified mirrored, the probabilities averaged).
+        threads: onnxruntime's or torch's threads; 0 lets them choose.
+        batch_size: faces classified per call of the backend.
     """
 
     def __init__(self, weights="default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
