@@ -73,7 +73,7 @@ class EmotionRecognizer:
         batch_size: faces classified per call of the backend.
     """
 
-    def __init__(self, weights="default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
+    def __init__(self, weights: str | Path = "default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
                  margin: float = DEFAULT_MARGIN, tta: str = "none", threads: int = 0, batch_size: int = 256):
         if tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
