@@ -270,19 +270,25 @@ def test_weights_with_any_metadata_load_or_get_a_weights_error(tiny_weights, dat
         load_or_weights_error(path)
 
 
+def mutated_bytes(data, raw: bytes, within: int) -> bytes:
+    """raw with one to four bytes among its first `within` overwritten, and maybe cut short."""
+    raw = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, min(len(raw), within) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del raw[data.draw(st.integers(0, len(raw))):]
+    return bytes(raw)
+
+
 @fuzz_settings(100)
 @given(data=st.data())
 def test_weights_files_with_mutated_bytes_load_or_get_a_weights_error(tiny_weights, data):
-    raw = bytearray(tiny_weights.read_bytes())
+    raw = tiny_weights.read_bytes()
     header_end = 8 + int.from_bytes(raw[:8], "little")
-    for _ in range(data.draw(st.integers(1, 3))):
-        position = data.draw(st.integers(0, min(len(raw) - 1, header_end + 64)))  # the header and its neighbourhood
-        raw[position] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        del raw[data.draw(st.integers(0, len(raw))):]
+    raw = mutated_bytes(data, raw, within=header_end + 64)  # the header and its neighbourhood
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzz.safetensors"
-        path.write_bytes(bytes(raw))
+        path.write_bytes(raw)
         load_or_weights_error(path)
 
 
@@ -301,15 +307,10 @@ def tiny_onnx(tiny_weights) -> Path:
 def test_onnx_files_with_mutated_bytes_load_or_get_a_weights_error(tiny_onnx, data):
     from resdropnet.inference.backends import OnnxBackend
 
-    raw = bytearray(tiny_onnx.read_bytes())
-    for _ in range(data.draw(st.integers(1, 4))):
-        position = data.draw(st.integers(0, len(raw) - 1))
-        raw[position] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        del raw[data.draw(st.integers(0, len(raw))):]
+    raw = mutated_bytes(data, tiny_onnx.read_bytes(), within=len(tiny_onnx.read_bytes()))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzz.onnx"
-        path.write_bytes(bytes(raw))
+        path.write_bytes(raw)
         try:
             backend = OnnxBackend(path)
         except ResDropNetError as error:
