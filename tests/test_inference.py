@@ -332,7 +332,7 @@ def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):
 
 
 def test_the_readmes_quick_start_runs_as_written(photo_with_faces, tmp_path, monkeypatch, capsys):
-    block = readme_python_block('recognizer.predict("photo.jpg")')
+    block = readme_python_block('for face in recognizer.predict("photo.jpg")')
     monkeypatch.chdir(tmp_path)
     cv2.imwrite("photo.jpg", photo_with_faces[0])
     exec(compile(block, "README.md", "exec"), {})
