@@ -119,7 +119,7 @@ def recognizer():
     return EmotionRecognizer()
 
 
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(data=ANY_IMAGE_BYTES)
 def test_any_bytes_decode_and_predict_or_get_an_image_error(recognizer, data):
     try:
@@ -158,7 +158,7 @@ def server(tmp_path_factory):
     stop(process)
 
 
-@fuzz_settings(150)
+@fuzz_settings(100)
 @given(data=ANY_IMAGE_BYTES)
 def test_the_http_service_answers_every_upload_without_a_5xx(server, data):
     single = httpx.post(f"{server}/v1/predict", files={"file": ("fuzz.bin", data, "application/octet-stream")}, timeout=60)
