@@ -501,3 +501,12 @@ def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
     # `default` (with the previous default, 69.57%, the pair reached 69.99%, above both). A real average of two
     # different models lands on neither model's figure, and well above the weaker.
     assert together > min(alone) + 0.02 and together not in alone
+
+
+def test_the_package_exports_the_recognizer_and_stays_light_to_import():
+    code = ("import sys, resdropnet; heavy = {'cv2', 'onnxruntime', 'torch'} & set(sys.modules); "
+            "from resdropnet import EMOTIONS, EmotionRecognizer, Face, ImagePrediction; "
+            "print(sorted(heavy), EmotionRecognizer.__module__, len(EMOTIONS))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "resdropnet.inference.recognizer", "7"]
