@@ -2,6 +2,7 @@
 
 import csv
 import importlib.util
+import os
 import re
 import shlex
 import zipfile
@@ -12,6 +13,11 @@ import numpy as np
 import pytest
 
 from resdropnet.labels import EMOTIONS
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The workers share the cores: one thread each (inherited by the commands the tests start), since two
+    # multi-threaded trainings on the same cores spend their time waiting on each other.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FER_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "fer2013.zip"
@@ -117,10 +123,16 @@ def csv_fixture(real_faces, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fer_cache(fer_zip, tmp_path_factory) -> Path:
-    """The real archive as a prepared cache, built once per test session."""
+def fer_cache(fer_zip, tmp_path_factory, worker_id) -> Path:
+    """The real archive as a prepared cache, built once per test run and shared by the pytest-xdist workers."""
+    from filelock import FileLock
+
     from resdropnet import data
 
-    out = tmp_path_factory.mktemp("fer") / "cache"
-    data.prepare(fer_zip, out)
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "fer-cache"
+    with FileLock(str(shared / "fer-cache.lock")):
+        if not (shared / "fer-cache.done").exists():
+            data.prepare(fer_zip, out)
+            (shared / "fer-cache.done").touch()
     return out

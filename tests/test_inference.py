@@ -316,9 +316,10 @@ def test_bad_files_get_their_own_errors_and_the_rest_is_processed(photo_with_fac
     assert "empty.png: empty file" in err
     assert "bomb.png: declares 30000x30000 pixels" in err
     assert "missing.png: no such file" in err
-    records = json.loads((tmp_path / "out" / "predictions.json").read_text())
-    assert [r["file"].rsplit("/", 1)[1] for r in records] == ["good.jpg"]
-    assert records[0]["faces"]
+    records = {r["file"].rsplit("/", 1)[1]: r for r in json.loads((tmp_path / "out" / "predictions.json").read_text())}
+    assert list(records) == ["missing.png", "bomb.png", "empty.png", "good.jpg", "notes.jpg", "truncated.jpg"]
+    assert records["good.jpg"]["faces"] and "error" not in records["good.jpg"]
+    assert all(records[name]["error"].startswith(records[name]["file"]) for name in records if name != "good.jpg")
 
 
 def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):

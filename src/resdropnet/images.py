@@ -5,6 +5,7 @@ Every failure is an ImageError naming the file, so a caller can report it and go
 
 import os
 import struct
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import cv2  # noqa: E402  (reads CV_IO_MAX_IMAGE_PIXELS)
 # Every decoding failure becomes an ImageError naming the file; OpenCV's own log lines would only add noise.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
-from resdropnet.errors import ResDropNetError  # noqa: E402
+from resdropnet.errors import ResDropNetError, first_line  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -158,15 +159,46 @@ def decode_image(data: bytes, name: str = "<upload>", max_pixels: int = MAX_PIXE
 
 
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A file's image as 8-bit BGR, read as decode_image reads bytes; ImageError names the file when it cannot be."""
+    """A file's image as 8-bit BGR, read as decode_image reads bytes; ImageError names the file when it cannot be.
+
+    path: a local path, or a URI that pyarrow.fs understands (s3://, gs://, hdfs://, file://; needs pyarrow)."""
+    return decode_image(read_file_bytes(path), str(path), max_pixels)
+
+
+def is_uri(path: str | Path) -> bool:
+    return isinstance(path, str) and "://" in path
+
+
+def read_file_bytes(path: str | Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a local file or of a URI (through pyarrow.fs), refused above max_bytes; ImageError names it."""
+    if is_uri(path):
+        return _read_uri(path, max_bytes)
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise ImageError(f"{path}: larger than {MAX_BYTES // 2**20} MiB")
-        data = path.read_bytes()
+        if path.stat().st_size > max_bytes:
+            raise ImageError(f"{path}: larger than {max_bytes // 2**20} MiB")
+        return path.read_bytes()
     except OSError as error:
         raise ImageError(f"{path}: cannot read ({error.strerror or error})") from None
-    return decode_image(data, str(path), max_pixels)
+
+
+def _read_uri(uri: str, max_bytes: int) -> bytes:
+    try:
+        from pyarrow import fs
+    except ImportError:
+        raise ImageError(f"{uri}: reading URIs needs pyarrow: pip install 'resdropnet[ray]'") from None
+    try:
+        filesystem, path = fs.FileSystem.from_uri(uri)
+        info = filesystem.get_file_info(path)
+        with filesystem.open_input_stream(path) if info.type == fs.FileType.File else nullcontext() as stream:
+            data = stream.read(max_bytes + 1) if stream is not None else None
+    except (OSError, ValueError) as error:  # pyarrow's errors for unknown schemes, missing buckets, denied access
+        raise ImageError(f"{uri}: cannot read ({first_line(error)})") from None
+    if data is None:
+        raise ImageError(f"{uri}: no such file")
+    if len(data) > max_bytes:
+        raise ImageError(f"{uri}: larger than {max_bytes // 2**20} MiB")
+    return data
 
 
 def to_bgr(image, channel_order: str = "bgr") -> np.ndarray:
@@ -199,10 +231,15 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(array, 0, 255).astype(np.uint8)
 
 
-def list_images(paths) -> tuple[list[Path], list[Path]]:
-    """Files named plus image files found recursively in folders; and the paths that do not exist."""
+def list_images(paths) -> tuple[list[Path | str], list[Path]]:
+    """Files named plus image files found recursively in folders, in order, URIs kept as they are; and the local
+    paths that do not exist."""
     found, missing = [], []
-    for entry in map(Path, paths):
+    for entry in paths:
+        if is_uri(entry):
+            found.append(entry)
+            continue
+        entry = Path(entry)
         if entry.is_dir():
             found.extend(sorted(p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
         elif entry.is_file():

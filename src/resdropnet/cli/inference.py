@@ -1,14 +1,13 @@
 """The inference sub-commands: predict, video, demo, export. None of them imports torch unless asked to."""
 
-import csv
 import json
 import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
-from resdropnet.images import list_images
+from resdropnet.images import is_uri, list_images
 from resdropnet.inference.backends import BACKENDS
-from resdropnet.labels import EMOTIONS
+from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is_video, video_record
 
 
 def add_recognizer_arguments(parser) -> None:
@@ -19,40 +18,85 @@ def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--tta", default="none", choices=["none", "flip"])
 
 
+def recognizer_options(args) -> dict:
+    detector = "none" if args.no_detect else args.detector
+    return {"weights": args.weights, "detector": detector, "backend": args.backend, "tta": args.tta}
+
+
 def recognizer_from_args(args):
     from resdropnet.inference import EmotionRecognizer
 
-    detector = "none" if args.no_detect else args.detector
-    return EmotionRecognizer(args.weights, detector=detector, backend=args.backend, tta=args.tta)
+    return EmotionRecognizer(**recognizer_options(args))
 
 
 def cmd_predict(args) -> int:
-    recognizer = recognizer_from_args(args)
+    inputs = prediction_inputs(args)
     out = Path(args.out) if args.out else None
-    names = annotated_names(args.paths) if out is not None else {}
-    records, errors = [], []
-    for prediction in recognizer.predict_files(args.paths, progress=not args.quiet, keep_images=out is not None):
-        if prediction.error:
-            errors.append(prediction.error)
-            continue
+    errors: list[str] = []
+    if args.engine == "ray":
+        from resdropnet.distributed import predict_dataset
+
+        records = predict_dataset(inputs, address=args.address, workers=args.workers, every=args.every,
+                                  progress=not args.quiet, **recognizer_options(args))
+        detector = args.detector
+    else:
+        recognizer = recognizer_from_args(args)
+        records = local_records(recognizer, inputs, args.every, out, not args.quiet, errors)
+        detector = recognizer.detector_name
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    found = faceless = failed = 0
+    with PredictionWriter(args.format, out / f"predictions.{args.format}" if out else None) as writer:
+        for record in records:
+            writer.write(record)
+            if "error" in record:
+                errors.append(record["error"])
+                failed += 1
+            elif "faces" in record:
+                found += len(record["faces"])
+                faceless += not record["faces"]
+    for error in errors:
+        print(f"resdropnet: error: {error}", file=sys.stderr)
+    print(f"{writer.count - failed} input(s), {found} face(s), {len(errors)} error(s)", file=sys.stderr)
+    if writer.videos_left_out:
+        print(f"{writer.videos_left_out} video(s) left out of the CSV: --format json, jsonl or parquet holds their "
+              "frames", file=sys.stderr)
+    if faceless and detector == "haar" and not args.no_detect:
+        print(f"{faceless} image(s) without a face found: the haar detector finds faces at least 1/8 of a photo's "
+              "longer side; --detector haar-full finds smaller ones", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def prediction_inputs(args) -> list:
+    """The PATHS, then the paths of each --list file and of the --parquet file's --column."""
+    from resdropnet.distributed import read_parquet_paths, read_path_list
+
+    inputs = list(args.paths)
+    for list_file in args.list or []:
+        inputs.extend(read_path_list(list_file))
+    if args.parquet:
+        inputs.extend(read_parquet_paths(args.parquet, args.column))
+    if not inputs:
+        raise ResDropNetError("nothing to predict: give PATHS, --list FILE or --parquet FILE")
+    return inputs
+
+
+def local_records(recognizer, inputs, every: int, out: Path | None, progress: bool, errors: list[str]):
+    """predict's records in this process: the photos' (each drawn into OUT/annotated when out is given), then
+    the videos'. A failure to write a drawing goes to errors; the record still comes."""
+    photos, videos = [p for p in inputs if not is_video(p)], [p for p in inputs if is_video(p)]
+    names = annotated_names(photos) if out is not None else {}
+    for prediction in recognizer.predict_files(photos, progress=progress, keep_images=out is not None):
         record = prediction.to_dict()
-        records.append(record)
-        if out is not None:
+        if out is not None and prediction.error is None:
             try:
                 record["annotated"] = str(write_annotated(prediction.image, prediction.faces,
                                                           out / "annotated" / names[prediction.path]))
             except ResDropNetError as error:
                 errors.append(str(error))
-    write_predictions(records, args.format, out)
-    for error in errors:
-        print(f"resdropnet: error: {error}", file=sys.stderr)
-    found = sum(len(r["faces"]) for r in records)
-    print(f"{len(records)} image(s), {found} face(s), {len(errors)} error(s)", file=sys.stderr)
-    faceless = sum(1 for r in records if not r["faces"])
-    if faceless and recognizer.detector_name == "haar":
-        print(f"{faceless} image(s) without a face found: the haar detector finds faces at least 1/8 of a photo's "
-              "longer side; --detector haar-full finds smaller ones", file=sys.stderr)
-    return 1 if errors else 0
+        yield record
+    for video in videos:
+        yield video_record(recognizer, video, every)
 
 
 def annotated_names(paths) -> dict[Path, Path]:
@@ -63,12 +107,15 @@ def annotated_names(paths) -> dict[Path, Path]:
     x.png and x-2.png.
     """
     names, taken = {}, set()
-    for argument in map(Path, paths):
-        folder_name = Path(argument.resolve().name or "root")
+    for argument in paths:
+        folder_name = None if is_uri(argument) else Path(Path(argument).resolve().name or "root")
         for file in list_images([argument])[0]:
             if file in names:
                 continue
-            wanted = folder_name / file.relative_to(argument) if argument.is_dir() else Path(file.name)
+            if is_uri(file):
+                wanted = Path(file.rstrip("/").rsplit("/", 1)[-1] or "image")
+            else:
+                wanted = folder_name / file.relative_to(argument) if Path(argument).is_dir() else Path(file.name)
             target, copy = wanted.with_suffix(".png"), 2
             while target in taken:
                 target, copy = wanted.with_name(f"{wanted.stem}-{copy}.png"), copy + 1
@@ -86,24 +133,6 @@ def write_annotated(bgr, faces, target: Path) -> Path:
     if not cv2.imwrite(str(target), annotate(bgr, faces)):
         raise ResDropNetError(f"{target}: cannot write the annotated image")
     return target
-
-
-def write_predictions(records: list[dict], fmt: str, out: Path | None) -> None:
-    handle = open(out / f"predictions.{fmt}", "w", newline="") if out else sys.stdout
-    try:
-        if fmt == "json":
-            json.dump(records, handle, indent=2)
-            handle.write("\n")
-        else:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "face", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS])
-            for record in records:
-                for index, face in enumerate(record["faces"]):
-                    writer.writerow([record["file"], index, *face["box"], face["emotion"], face["confidence"],
-                                     *(face["probabilities"][e] for e in EMOTIONS)])
-    finally:
-        if out:
-            handle.close()
 
 
 def cmd_video(args) -> int:
@@ -170,10 +199,24 @@ def cmd_export(args) -> int:
 
 
 def add_inference_commands(commands) -> None:
-    predict = commands.add_parser("predict", help="emotions of the faces in photos and folders")
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="images (JPEG, PNG, WebP, BMP) or folders, searched recursively")
-    predict.add_argument("--out", help="folder for predictions.json/csv and annotated images; stdout if absent")
-    predict.add_argument("--format", default="json", choices=["json", "csv"])
+    predict = commands.add_parser("predict", help="emotions of the faces in photos, folders and videos, on this "
+                                                  "machine or a Ray cluster")
+    predict.add_argument("paths", nargs="*", metavar="PATH",
+                         help="images (JPEG, PNG, WebP, BMP), folders (searched recursively for images), videos "
+                              f"({', '.join(VIDEO_SUFFIXES)}) or URIs that pyarrow.fs reads (s3://, gs://, file://)")
+    predict.add_argument("--list", action="append", metavar="FILE", help="a file of paths or URIs, one a line")
+    predict.add_argument("--parquet", metavar="FILE", help="a Parquet file whose --column holds paths or URIs")
+    predict.add_argument("--column", default="path", help="the --parquet column of paths (default: path)")
+    predict.add_argument("--out", help="folder for predictions.FORMAT and, with the local engine, annotated images; "
+                                       "stdout if absent")
+    predict.add_argument("--format", default="json", choices=FORMATS, help="json, jsonl (a record a line), csv (a "
+                                                                           "row a face) or parquet (needs --out)")
+    predict.add_argument("--every", type=int, default=1, help="analyse every N-th frame of videos")
+    predict.add_argument("--engine", default="local", choices=["local", "ray"],
+                         help="local: this process; ray: a Ray cluster (pip install 'resdropnet[ray]')")
+    predict.add_argument("--address", help="with --engine ray: the cluster, 'auto' or ray://HOST:10001 (default: "
+                                           "start a local one)")
+    predict.add_argument("--workers", type=int, help="with --engine ray: model-holding actors (default: one per CPU)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     add_recognizer_arguments(predict)
     predict.set_defaults(handler=cmd_predict)

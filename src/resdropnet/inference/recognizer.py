@@ -42,7 +42,7 @@ class Face:
 class ImagePrediction:
     """The faces of one image file, or why the file could not be read (error names the file; faces is empty)."""
 
-    path: Path
+    path: Path | str  # a str for a URI
     faces: list[Face] = field(default_factory=list)
     width: int = 0
     height: int = 0
@@ -142,10 +142,12 @@ class EmotionRecognizer:
         with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not progress) as bar:
             for start in range(0, len(files), batch_images):
                 chunk = files[start : start + batch_images]
-                yield from self._predict_chunk(chunk, keep_images)
+                yield from self.predict_paths(chunk, keep_images)
                 bar.update(len(chunk))
 
-    def _predict_chunk(self, paths: list[Path], keep_images: bool) -> list[ImagePrediction]:
+    def predict_paths(self, paths: list, keep_images: bool = False) -> list[ImagePrediction]:
+        """One prediction per image file, in order, their faces classified in one batch: local paths or URIs that
+        pyarrow.fs reads (no folder search). A file that cannot be read or processed gets its error."""
         predictions, boxes, crops = [], [], []
         for path in paths:
             try:
