@@ -169,6 +169,19 @@ def soak_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/soak.py")
 
 
+def ray_predict_table() -> str | None:
+    r = load("ray_predict")
+    if not r:
+        return None
+    lines = ["| run | seconds | images/s | records equal to single-process |", "|---|---|---|---|"]
+    lines += [f"| {row['run']} | {row['seconds']:.1f} | {row['images_per_s']:.1f} | {'yes' if row['same_records'] else '**no**'} |"
+              for row in r["runs"]]
+    note = f"
+
+{r['photos']:,} photos ({r['photo_kind']}; {r['faces']:,} faces found)."
+    return "\n".join(lines) + note + provenance(r, "python benchmarks/ray_predict.py --photos " + str(r["photos"]))
+
+
 def fast_recipe() -> tuple[dict, str, str]:
     """configs/fast.yaml as it stands: its resolved config, its variant label and its recipe key."""
     from resdropnet.training.config import TrainConfig
@@ -281,7 +294,8 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
-          "ablation": ablation_results_table, "soak": soak_table}
+          "ablation": ablation_results_table, "soak": soak_table,
+          "ray_predict": ray_predict_table}
 
 
 def pages() -> list[Path]:

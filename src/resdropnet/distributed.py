@@ -55,8 +55,11 @@ class RecognizerWorker:
     """One Ray actor: loads the model once, then predicts batch after batch of paths."""
 
     def __init__(self, recognizer_options: dict, every: int):
+        import cv2
+
         from resdropnet.inference import EmotionRecognizer
 
+        cv2.setNumThreads(recognizer_options.get("threads", 1))  # detection too keeps to the worker's share of cores
         self.recognizer = EmotionRecognizer(**recognizer_options)
         self.every = every
 
@@ -68,9 +71,9 @@ class RecognizerWorker:
         return {"record": [json.dumps(record) for record in records]}
 
 
-def predict_dataset(source, *, address: str | None = None, workers: int | None = None, column: str = "path",
+def predict_dataset(source: "str | Path | list | ray.data.Dataset", *, address: str | None = None, workers: int | None = None, column: str = "path",
                     batch_size: int = 16, threads_per_worker: int = 1, every: int = 1, progress: bool = False,
-                    **recognizer_options) -> Iterator[dict]:
+                    **recognizer_options: object) -> Iterator[dict]:
     """Predictions for many photos and videos on a Ray cluster, as `predict` records: the photos' in input order,
     then the videos'; missing local paths first, as `predict` reports them.
 
@@ -84,8 +87,8 @@ def predict_dataset(source, *, address: str | None = None, workers: int | None =
         batch_size: paths per task; a video is always a task of its own.
         threads_per_worker: onnxruntime's threads in each actor (and the CPUs each actor reserves).
         every: analyse every N-th frame of videos.
-        recognizer_options: EmotionRecognizer's arguments (weights, detector, backend, tta, margin); weights files
-            must be readable at the same path on every node.
+        **recognizer_options: EmotionRecognizer's arguments (weights, detector, backend, tta, margin); weights
+            files must be readable at the same path on every node.
 
     Raises ResDropNetError for an unusable source; a bad photo or video is a record with its error, never a
     failed job.
@@ -125,9 +128,6 @@ def _local_cpus(workers: int | None, threads_per_worker: int) -> int | None:
 
 
 def _run(ray, dataset, batch_size, workers, threads_per_worker, every, progress, recognizer_options):
-    context = ray.data.DataContext.get_current()
-    context.execution_options.preserve_order = True
-    context.enable_progress_bars = progress
     workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads_per_worker)
     options = {"threads": threads_per_worker, **recognizer_options}
     # Ray Data's actor pools restart a dead actor and run its batches again (max_restarts and max_task_retries -1)
@@ -135,5 +135,7 @@ def _run(ray, dataset, batch_size, workers, threads_per_worker, every, progress,
         RecognizerWorker, fn_constructor_kwargs={"recognizer_options": options, "every": every},
         batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
         batch_format="pandas")
+    predicted.context.execution_options.preserve_order = True  # this dataset's own copy of the DataContext
+    predicted.context.enable_progress_bars = progress
     for batch in predicted.iter_batches(batch_size=None, batch_format="pandas"):
         yield from map(json.loads, batch["record"])

@@ -89,6 +89,7 @@ class PredictionWriter:
             self._handle.write("[")
 
     def write(self, record: dict) -> None:
+        """Appends one record."""
         getattr(self, f"_write_{self.fmt}")(record)
         self.count += 1
 
@@ -125,6 +126,7 @@ class PredictionWriter:
         self._parquet_rows = []
 
     def close(self) -> None:
+        """Ends the output: closes the JSON array and the file (stdout is only flushed)."""
         if self.fmt == "parquet":
             if self._parquet_rows or self._parquet_writer is None:
                 self._flush_parquet()
