@@ -176,9 +176,7 @@ def ray_predict_table() -> str | None:
     lines = ["| run | seconds | images/s | records equal to single-process |", "|---|---|---|---|"]
     lines += [f"| {row['run']} | {row['seconds']:.1f} | {row['images_per_s']:.1f} | {'yes' if row['same_records'] else '**no**'} |"
               for row in r["runs"]]
-    note = f"
-
-{r['photos']:,} photos ({r['photo_kind']}; {r['faces']:,} faces found)."
+    note = f"\n\n{r['photos']:,} photos ({r['photo_kind']}; {r['faces']:,} faces found)."
     return "\n".join(lines) + note + provenance(r, "python benchmarks/ray_predict.py --photos " + str(r["photos"]))
 
 

@@ -71,8 +71,9 @@ class RecognizerWorker:
         return {"record": [json.dumps(record) for record in records]}
 
 
-def predict_dataset(source: "str | Path | list | ray.data.Dataset", *, address: str | None = None, workers: int | None = None, column: str = "path",
-                    batch_size: int = 16, threads_per_worker: int = 1, every: int = 1, progress: bool = False,
+def predict_dataset(source: "str | Path | list | ray.data.Dataset", *, address: str | None = None,
+                    workers: int | None = None, column: str = "path", batch_size: int = 16,
+                    threads_per_worker: int = 1, every: int = 1, progress: bool = False,
                     **recognizer_options: object) -> Iterator[dict]:
     """Predictions for many photos and videos on a Ray cluster, as `predict` records: the photos' in input order,
     then the videos'; missing local paths first, as `predict` reports them.
