@@ -24,6 +24,11 @@ FER_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "fer2013.zip"
 USAGE_BY_PREFIX = {"Training": "Training", "PublicTest": "PublicTest", "PrivateTest": "PrivateTest"}
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tests first, so that the pytest-xdist workers share them and finish on the quick ones together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def load_script(relative_path: str):
     """A project script that is not part of the package (benchmarks/, docs/), imported as a module."""
     path = PROJECT_ROOT / relative_path

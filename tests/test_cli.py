@@ -90,6 +90,7 @@ def test_evaluate_names_missing_weights(folder_fixture, tmp_path, capsys):
     assert "nope.safetensors: no such weights file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ablate_writes_mean_and_std_table(fer_cache, tmp_path, capsys):
     out = tmp_path / "ablation"
     args = ["ablate", "--data", str(fer_cache), "--models", "resdropnet_t", "--placements", "none,mid", "--rates", "0.2",

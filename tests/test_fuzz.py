@@ -144,11 +144,12 @@ def test_cli_predict_processes_every_file_or_names_it(batch, capsys):
         code = main(["predict", *(str(Path(folder) / n) for n in [*names, "good.jpg"]), "--quiet"])
         captured = capsys.readouterr()
     assert code in (0, 1) and "Traceback" not in captured.err
-    records = json.loads(captured.out)
+    records = json.loads(captured.out)  # one for every file: its faces or its error
     errors = [line for line in captured.err.splitlines() if line.startswith("resdropnet: error: ")]
-    assert len(records) + len(errors) == len(batch) + 1
-    assert Path(records[-1]["file"]).name == "good.jpg" and len(records[-1]["faces"]) == 1
-    assert all(any(name in line for name in names) for line in errors)
+    assert [Path(r["file"]).name for r in records] == [*names, "good.jpg"]
+    assert errors == [f"resdropnet: error: {r['error']}" for r in records if "error" in r]
+    assert len(records[-1]["faces"]) == 1
+    assert all(r["error"].startswith(r["file"] + ": ") for r in records if "error" in r)
 
 
 @pytest.fixture(scope="module")

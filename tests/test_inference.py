@@ -152,6 +152,7 @@ def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tm
     assert np.abs(int8 - fp32).mean() < 0.05
 
 
+@pytest.mark.slow
 def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, capsys):
     for name in SHIPPED_MODELS:
         card = json.loads((shipped_folder(name) / "report.json").read_text())
@@ -493,6 +494,7 @@ def test_the_wheel_carries_the_shipped_models_and_predicts_from_them(photo_with_
     assert faces and all(face["emotion"] in EMOTIONS for face in faces)
 
 
+@pytest.mark.slow
 def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
     assert main(["evaluate", "--data", str(fer_cache), "--weights", "default,fast", "--split", "private", "--json"]) == 0
     together = json.loads(capsys.readouterr().out)["accuracy"]
