@@ -14,7 +14,7 @@ from conftest import readme_python_block
 from resdropnet.cli import main
 from resdropnet.evaluation.photos import compose_photo, match_faces
 from resdropnet.faces import Box
-from resdropnet.inference import EmotionRecognizer
+from resdropnet.inference import EmotionRecognizer, Face
 from resdropnet.labels import EMOTIONS
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
 
@@ -419,6 +419,47 @@ def test_video_frames_csv_summary_plot_and_annotated_video(photo_with_faces, tmp
     assert analysis.summary() == json.loads((tmp_path / "e.json").read_text())
     assert [frame.frame for frame in analysis.frames] == [0, 5, 10, 15, 20] and analysis.fps == 10.0
     assert all(len(frame.tracks) == len(frame.faces) for frame in analysis.frames)
+
+
+def test_a_time_range_keeps_the_videos_own_frame_numbers_and_timestamps(photo_with_faces, tmp_path, capsys):
+    photo, _boxes, _labels = photo_with_faces
+    write_video(tmp_path / "clip.mp4", [np.roll(photo, 3 * i, axis=1) for i in range(40)])  # 4 s at 10 fps
+    assert main(["video", str(tmp_path / "clip.mp4"), "--csv", str(tmp_path / "all.csv")]) == 0
+    args = ["video", str(tmp_path / "clip.mp4"), "--start", "1", "--end", "00:00:02.5", "--csv", str(tmp_path / "part.csv"),
+            "--summary", str(tmp_path / "part.json")]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "part.json").read_text())
+    assert summary["frames_read"] == 15 and summary["frames_analysed"] == 15
+    part = list(csv.DictReader(open(tmp_path / "part.csv")))
+    assert sorted({int(r["frame"]) for r in part}) == list(range(10, 25))
+    assert float(part[0]["timestamp_s"]) == pytest.approx(1.0) and float(part[-1]["timestamp_s"]) == pytest.approx(2.4)
+    whole = [r for r in csv.DictReader(open(tmp_path / "all.csv")) if 10 <= int(r["frame"]) < 25]
+    # the same frames: the faces drift 3 pixels a frame, so a seek one frame off would move every box
+    assert [(r["frame"], r["x"], r["y"]) for r in part] == [(r["frame"], r["x"], r["y"]) for r in whole]
+    capsys.readouterr()
+    for start, end, message in (("5", None, "starts at 5 s, but the video lasts 4.00 s"),
+                                ("2", "1:00:00.5x", "'1:00:00.5x' is not a time"),
+                                ("2", "1", "the end (1 s) must come after the start (2 s)")):
+        assert main(["video", str(tmp_path / "clip.mp4"), "--start", start, *(["--end", end] if end else [])]) == 1
+        assert message in capsys.readouterr().err
+
+
+def test_tracks_keep_their_ids_through_missed_detections_and_fast_moves():
+    from resdropnet.inference.video import Tracker
+
+    def faces(*boxes):
+        return [Face(Box(x, y, 100, 100), dict.fromkeys(EMOTIONS, 1 / 7)) for x, y in boxes]
+
+    tracker = Tracker()
+    assert tracker.assign(faces((0, 0), (300, 0))) == [0, 1]
+    assert tracker.assign(faces((10, 0))) == [0]  # the detector missed face 1 ...
+    assert tracker.assign(faces((20, 0))) == [0]  # ... twice
+    assert tracker.assign(faces((310, 0), (25, 0))) == [1, 0]  # back: its own id, whatever the order of the boxes
+    assert tracker.assign(faces((70, 0), (310, 0))) == [0, 1]  # 45 px in one frame: IoU 0.38
+    assert tracker.assign(faces((115, 20), (310, 0))) == [0, 1]  # IoU 0.28, but the centre moved 49 px < 50
+    for _missed in range(6):
+        tracker.assign(faces((115, 20)))
+    assert tracker.assign(faces((115, 20), (310, 0))) == [0, 2]  # six misses end a track: a new face, a new id
 
 
 def test_unreadable_video_is_a_clear_error(recognizer, tmp_path, capsys):

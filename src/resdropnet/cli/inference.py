@@ -147,7 +147,8 @@ def cmd_video(args) -> int:
     recognizer = recognizer_from_args(args)
     source = args.webcam if args.webcam is not None else args.input
     try:
-        analysis = recognizer.predict_video(source, args.every, args.max_frames, args.out, progress=True)
+        analysis = recognizer.predict_video(source, args.every, args.max_frames, args.out, progress=True,
+                                            start=args.start, end=args.end)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
@@ -230,6 +231,8 @@ def add_inference_commands(commands) -> None:
     video.add_argument("--summary", help="JSON summary to write (it is also printed)")
     video.add_argument("--every", type=int, default=1, help="analyse every N-th frame")
     video.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
+    video.add_argument("--start", help="begin at this time: seconds (90.5) or [HH:]MM:SS; times stay absolute")
+    video.add_argument("--end", help="stop at this time: seconds or [HH:]MM:SS")
     add_recognizer_arguments(video)
     video.set_defaults(handler=cmd_video)
 

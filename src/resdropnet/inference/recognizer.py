@@ -168,15 +168,18 @@ class EmotionRecognizer:
             prediction.faces = faces
         return predictions
 
-    def predict_video(self, source, every: int = 1, max_frames: int = 0, out=None, progress: bool = False):
+    def predict_video(self, source, every: int = 1, max_frames: int = 0, out=None, progress: bool = False,
+                      start: float | str | None = None, end: float | str | None = None):
         """Faces, emotions and face tracks over a video file or a camera (an int index), every `every`-th frame.
 
-        out: a path for the annotated video. Returns a VideoAnalysis: .frames, .fps, .summary(), .write_csv(path),
-        .plot(path). Raises VideoError (naming the source) when it cannot be opened or read.
+        out: a path for the annotated video. start, end: the time range to analyse, in seconds or as [HH:]MM:SS;
+        frame numbers and timestamps stay those of the whole video. Returns a VideoAnalysis: .frames, .fps,
+        .summary(), .write_csv(path), .plot(path). Raises VideoError (naming the source) when it cannot be opened
+        or read, ValueError for a time that cannot be parsed.
         """
-        from resdropnet.inference.video import analyse_video
+        from resdropnet.inference.video import analyse_video, parse_time
 
-        return analyse_video(self, source, out, every, max_frames, progress)
+        return analyse_video(self, source, out, every, max_frames, progress, parse_time(start), parse_time(end))
 
     def detect_and_crop(self, bgr: np.ndarray, boxes: list[Box] | None = None) -> tuple[list[Box], np.ndarray]:
         """The faces' boxes (detected unless given) and their 48x48 crops, ready for faces_from_crops."""
