@@ -421,6 +421,39 @@ def test_video_frames_csv_summary_plot_and_annotated_video(photo_with_faces, tmp
     assert all(len(frame.tracks) == len(frame.faces) for frame in analysis.frames)
 
 
+def test_centerface_finds_faces_haar_misses_with_landmarks_where_the_features_are(recognizer, clear_faces):
+    from skimage import data as samples
+
+    from resdropnet.faces import DetectorError
+
+    def bgr(image):
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+
+    centerface = EmotionRecognizer(detector="centerface")
+    cameraman = bgr(samples.camera())
+    assert recognizer.predict(cameraman) == []  # the Haar cascade misses his face
+    for photo in (bgr(samples.astronaut()), cameraman):
+        (face,) = centerface.predict(photo)
+        x, y, w, h = face.box.to_list()
+        (left_eye, right_eye, nose, mouth_left, mouth_right) = face.box.landmarks
+        assert all(x <= px <= x + w and y <= py <= y + h for px, py in face.box.landmarks)
+        assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+        assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+        assert face.to_dict()["landmarks"] == [list(point) for point in face.box.landmarks]
+    for faceless in (samples.coffee(), samples.chelsea()):
+        assert centerface.predict(bgr(faceless)) == []
+    images, _labels = clear_faces
+    found = {"haar": 0, "centerface": 0}
+    for index in range(10):
+        photo, boxes = compose_photo(images[2 * index : 2 * index + 2], face_size=96, seed=index)
+        for name, model in (("haar", recognizer), ("centerface", centerface)):
+            found[name] += sum(m is not None for m in match_faces(boxes, [f.box.to_list() for f in model.predict(photo)]))
+    assert found["centerface"] >= found["haar"], found  # 96 px faces: smaller than Haar's 1/8 of the photo
+    assert len(EmotionRecognizer(detector="centerface:1280").predict(cameraman)) == 1
+    with pytest.raises(DetectorError, match="centerface:SIZE"):
+        EmotionRecognizer(detector="centerface:huge")
+
+
 def test_a_time_range_keeps_the_videos_own_frame_numbers_and_timestamps(photo_with_faces, tmp_path, capsys):
     photo, _boxes, _labels = photo_with_faces
     write_video(tmp_path / "clip.mp4", [np.roll(photo, 3 * i, axis=1) for i in range(40)])  # 4 s at 10 fps

@@ -6,6 +6,9 @@ Detectors that work offline right after `pip install`:
               640 px photo): fast, but smaller faces are missed
   haar-full   the same cascade at full resolution, down to 24 px faces: for group photos, several times slower
   haar-alt2   the alt2 cascade (shrunk to 320 px): fewer false faces
+  centerface  CenterFace, a small CNN shipped inside the package (MIT), on a copy at most 640 px on its longer
+              side (centerface:SIZE for another size: larger finds smaller faces in group photos, slower); boxes
+              carry five landmarks
   yunet:PATH  OpenCV's YuNet (cv2.FaceDetectorYN) from an ONNX file you supply; no registry package carries one
   none        the whole image is one face (pre-cropped faces)
 """
@@ -31,6 +34,7 @@ class Box:
     w: int
     h: int
     score: float = 1.0
+    landmarks: tuple = ()  # ((x, y), ...) in pixels: eyes, nose tip, mouth corners, when the detector gives them
 
     def to_list(self) -> list[int]:
         """[x, y, width, height] in pixels."""
@@ -95,6 +99,50 @@ class YuNetDetector:
         return sorted((b for b in boxes if b.w > 0 and b.h > 0), key=lambda b: (b.x, b.y))
 
 
+CENTERFACE_MODEL = Path(__file__).parent / "detectors" / "centerface.onnx"
+
+
+class CenterFaceDetector:
+    """CenterFace (MIT licence; detectors/README.md), a small CNN run with onnxruntime on a copy of the photo whose
+    longer side is at most max_side pixels: faces down to about 1/50 of that side, with five landmarks each."""
+
+    STRIDE = 4  # the heatmap's cell, in input pixels
+
+    def __init__(self, max_side: int = 640, threshold: float = 0.5, nms_iou: float = 0.3):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(CENTERFACE_MODEL), options, providers=["CPUExecutionProvider"])
+        self.max_side, self.threshold, self.nms_iou = max_side, threshold, nms_iou
+
+    def __call__(self, bgr: np.ndarray) -> list[Box]:
+        height, width = bgr.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width)) if self.max_side else 1.0
+        size = (32 * max(1, int(np.ceil(width * scale / 32))), 32 * max(1, int(np.ceil(height * scale / 32))))
+        resized = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        blob = np.ascontiguousarray(resized[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+        heatmap, sizes, offsets, marks = (out[0] for out in self.session.run(None, {"input.1": blob}))
+        rows, cols = np.nonzero(heatmap[0] > self.threshold)
+        if not len(rows):
+            return []
+        h, w = np.exp(sizes[0, rows, cols]) * self.STRIDE, np.exp(sizes[1, rows, cols]) * self.STRIDE
+        top = np.maximum(0, (rows + offsets[0, rows, cols] + 0.5) * self.STRIDE - h / 2)
+        left = np.maximum(0, (cols + offsets[1, rows, cols] + 0.5) * self.STRIDE - w / 2)
+        scores = heatmap[0, rows, cols]
+        keep = cv2.dnn.NMSBoxes(np.stack([left, top, w, h], 1).tolist(), scores.tolist(), self.threshold, self.nms_iou)
+        sx, sy = size[0] / width, size[1] / height
+        boxes = []
+        for i in np.ravel(keep):
+            points = tuple((round(float(left[i] + marks[2 * j + 1, rows[i], cols[i]] * w[i]) / sx, 1),
+                            round(float(top[i] + marks[2 * j, rows[i], cols[i]] * h[i]) / sy, 1)) for j in range(5))
+            x, y, bw, bh = clip_box(int(round(left[i] / sx)), int(round(top[i] / sy)), int(round(w[i] / sx)),
+                                    int(round(h[i] / sy)), width, height)
+            if bw > 0 and bh > 0:
+                boxes.append(Box(x, y, bw, bh, float(scores[i]), points))
+        return sorted(boxes, key=lambda b: (b.x, b.y))
+
+
 class WholeImage:
     def __call__(self, bgr: np.ndarray) -> list[Box]:
         height, width = bgr.shape[:2]
@@ -108,11 +156,17 @@ def create_detector(name: str = DEFAULT_DETECTOR):
         return HaarDetector("haarcascade_frontalface_alt2.xml")
     if name == "haar-full":
         return HaarDetector(max_side=0, min_fraction=0.0, scale_factor=1.1)
+    if name == "centerface" or name.startswith("centerface:"):
+        size = name.split(":", 1)[1] if ":" in name else "640"
+        if not size.isdigit() or not 64 <= int(size) <= 8192:
+            raise DetectorError(f"{name!r}: centerface:SIZE takes the longer side to detect at, 64 to 8192 pixels")
+        return CenterFaceDetector(max_side=int(size))
     if name.startswith("yunet:"):
         return YuNetDetector(name.split(":", 1)[1])
     if name == "none":
         return WholeImage()
-    raise DetectorError(f"unknown detector {name!r}: use haar, haar-full, haar-alt2, yunet:PATH.onnx or none")
+    raise DetectorError(f"unknown detector {name!r}: use haar, haar-full, haar-alt2, centerface[:SIZE], "
+                        "yunet:PATH.onnx or none")
 
 
 def shrunk_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:

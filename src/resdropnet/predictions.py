@@ -147,11 +147,13 @@ class PredictionWriter:
 
 
 def parquet_schema():
-    """Parquet columns: file, width, height, faces (a list of structs, as in JSON), video (its JSON), error."""
+    """Parquet columns: file, width, height, faces (a list of structs, as in JSON; landmarks null when the
+    detector gives none), video (its JSON), error."""
     import pyarrow as pa
 
     face = pa.struct([("box", pa.list_(pa.int32())), ("detection_score", pa.float64()), ("emotion", pa.string()),
                       ("confidence", pa.float64()),
-                      ("probabilities", pa.struct([(e, pa.float64()) for e in EMOTIONS]))])
+                      ("probabilities", pa.struct([(e, pa.float64()) for e in EMOTIONS])),
+                      ("landmarks", pa.list_(pa.list_(pa.float64())))])
     return pa.schema([("file", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
                       ("faces", pa.list_(face)), ("video", pa.string()), ("error", pa.string())])

@@ -13,7 +13,9 @@ from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is
 def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--weights", default="default", help="a shipped model ('default': most accurate, 'fast': distilled), a .safetensors or an .onnx file")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--detector", default="haar", help="haar (default), haar-full, haar-alt2, yunet:PATH.onnx, or none")
+    parser.add_argument("--detector", default="haar", help="haar (default), haar-full, haar-alt2, centerface[:SIZE] "
+                                                            "(a CNN; SIZE: longer side to detect at, default 640), "
+                                                            "yunet:PATH.onnx, or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
     parser.add_argument("--tta", default="none", choices=["none", "flip"])
 

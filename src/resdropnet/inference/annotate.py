@@ -18,6 +18,8 @@ def annotate(bgr: np.ndarray, faces) -> np.ndarray:
         color = COLORS[EMOTIONS.index(face.emotion)]
         thickness = max(1, int(round(2 * scale)))
         cv2.rectangle(canvas, (x, y), (x + w, y + h), color, thickness)
+        for point in face.box.landmarks:
+            cv2.circle(canvas, tuple(int(round(v)) for v in point), thickness + 1, color, -1, cv2.LINE_AA)
         label = f"{face.emotion} {face.confidence:.0%}"
         (tw, th), base = cv2.getTextSize(label, FONT, scale, thickness)
         top = max(th + base, y)

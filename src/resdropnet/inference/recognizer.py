@@ -32,10 +32,14 @@ class Face:
         return self.probabilities[self.emotion]
 
     def to_dict(self) -> dict:
-        """The face as JSON: box, detection score, emotion, confidence and the seven probabilities."""
-        return {"box": self.box.to_list(), "detection_score": round(self.box.score, 4), "emotion": self.emotion,
-                "confidence": round(self.confidence, 6),
-                "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+        """The face as JSON: box, detection score, emotion, confidence and the seven probabilities; and the
+        detector's landmarks ([x, y] of the eyes, nose tip and mouth corners) when it gives them."""
+        record = {"box": self.box.to_list(), "detection_score": round(self.box.score, 4), "emotion": self.emotion,
+                  "confidence": round(self.confidence, 6),
+                  "probabilities": {k: round(v, 6) for k, v in self.probabilities.items()}}
+        if self.box.landmarks:
+            record["landmarks"] = [list(point) for point in self.box.landmarks]
+        return record
 
 
 @dataclass
@@ -63,8 +67,9 @@ class EmotionRecognizer:
     Args:
         weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file
             or an .onnx file; files are checked before use (WeightsError names the file).
-        detector: "haar" (default), "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is
-            the face).
+        detector: "haar" (default), "haar-full", "haar-alt2", "centerface" (a CNN shipped in the package; faces
+            carry landmarks; "centerface:1280" detects on a larger copy, for small faces), "yunet:PATH.onnx", or
+            "none" (the whole image is the face).
         backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise),
             "torch", "onnx" (fp32), or "onnx-int8" (the int8 ONNX model beside the weights; accuracy in the card).
         margin: how much each face box is widened on every side before the square crop.
