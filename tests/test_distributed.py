@@ -20,6 +20,7 @@ from resdropnet.cli.inference import local_records  # noqa: E402
 from resdropnet.distributed import SourceError, predict_dataset, read_parquet_paths  # noqa: E402
 from resdropnet.evaluation.photos import compose_photo  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
+from resdropnet.predictions import record_from_parquet  # noqa: E402
 
 WORKER_TITLE = b"ray::MapWorker(MapBatches(RecognizerWorker))"
 pytestmark = pytest.mark.xdist_group("ray")  # one cluster at a time: a test kills its worker processes by name
@@ -85,15 +86,7 @@ def test_the_cli_joins_a_running_cluster_and_writes_jsonl_and_parquet(cluster, i
     lines = (tmp_path / "jsonl" / "predictions.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == single_process
     rows = pq.read_table(tmp_path / "parquet" / "predictions.parquet").to_pylist()
-    assert [from_parquet(row) for row in rows] == single_process
-
-
-def from_parquet(row: dict) -> dict:
-    """A Parquet row back in predict's JSON shape: absent fields dropped, the video's JSON parsed."""
-    record = {key: value for key, value in row.items() if value is not None and not (key == "faces" and row["error"])}
-    if "video" in record:
-        record = {"file": record["file"], "video": json.loads(record["video"])}
-    return record
+    assert [record_from_parquet(row) for row in rows] == single_process
 
 
 def test_uris_in_a_parquet_column_and_a_ray_dataset(cluster, inputs, single_process, tmp_path):

@@ -10,7 +10,7 @@ from skimage import data as skimage_data
 
 from resdropnet.cli import main
 from resdropnet.labels import EMOTIONS
-from resdropnet.predictions import PredictionWriter
+from resdropnet.predictions import PredictionWriter, record_from_parquet
 
 
 @pytest.fixture
@@ -42,8 +42,13 @@ def test_every_format_holds_the_same_records(folder, tmp_path, capsys):
     pq = pytest.importorskip("pyarrow.parquet")
     assert predict(capsys, str(folder), "--format", "parquet", "--out", str(tmp_path / "out"))[0] == 1
     table = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pylist()
-    assert table[0]["faces"] == records[0]["faces"] and table[0]["error"] is None
-    assert table[1]["error"] == records[1]["error"] and table[1]["width"] is None
+    assert [record_from_parquet(row) for row in table] == records
+    assert table[0]["error"] is None and table[0]["faces"][0]["landmarks"] is None  # haar gives no landmarks
+    assert table[1]["width"] is None
+    landmarked = json.loads(predict(capsys, str(folder), "--detector", "centerface")[1])
+    assert predict(capsys, str(folder), "--detector", "centerface", "--format", "parquet", "--out", str(tmp_path / "cf"))[0] == 1
+    rows = pq.read_table(tmp_path / "cf" / "predictions.parquet").to_pylist()
+    assert [record_from_parquet(row) for row in rows] == landmarked and len(landmarked[0]["faces"][0]["landmarks"]) == 5
     code, _out, err = predict(capsys, str(folder), "--format", "parquet")
     assert code == 1 and "--format parquet writes a file: give --out" in err
 

@@ -146,6 +146,18 @@ class PredictionWriter:
         self.close()
 
 
+def record_from_parquet(row: dict) -> dict:
+    """A row of a predictions Parquet file back in the JSON record's shape: null fields dropped, the video's
+    JSON parsed."""
+    if row.get("error") is not None:
+        return {"file": row["file"], "error": row["error"]}
+    if row.get("video") is not None:
+        return {"file": row["file"], "video": json.loads(row["video"])}
+    faces = [{key: value for key, value in face.items() if not (key == "landmarks" and value is None)}
+             for face in row["faces"]]
+    return {"file": row["file"], "width": row["width"], "height": row["height"], "faces": faces}
+
+
 def parquet_schema():
     """Parquet columns: file, width, height, faces (a list of structs, as in JSON; landmarks null when the
     detector gives none), video (its JSON), error."""
