@@ -31,7 +31,7 @@ from resdropnet.inference import EmotionRecognizer  # noqa: E402
 from resdropnet.system import machine_info  # noqa: E402
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder  # noqa: E402
 
-DETECTORS = ("haar", "haar-full", "haar-alt2")
+DETECTORS = ("haar", "haar-full", "haar-alt2", "centerface")
 
 
 def test_faces(count: int) -> np.ndarray:
