@@ -157,6 +157,22 @@ def test_request_timeout_is_504(tmp_path, face_photo):
         stop(process)
 
 
+def test_a_server_with_the_centerface_detector_answers_landmarks(tmp_path):
+    from skimage import data as samples
+
+    ok, photo = cv2.imencode(".jpg", cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2BGR))
+    process, base, _spool = start_server(tmp_path, "--detector", "centerface")
+    try:
+        assert httpx.get(f"{base}/v1/model").json()["detector"] == "centerface"
+        response = httpx.post(f"{base}/v1/predict", files={"file": ("astronaut.jpg", photo.tobytes(), "image/jpeg")})
+        (face,) = response.json()["faces"]
+        x, y, w, h = face["box"]
+        assert face["emotion"] == "happy" and len(face["landmarks"]) == 5
+        assert all(x <= px <= x + w and y <= py <= y + h for px, py in face["landmarks"])
+    finally:
+        stop(process)
+
+
 def test_serve_binds_loopback_by_default():
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1"

@@ -68,6 +68,8 @@ class FaceOut(BaseModel):
     emotion: str = Field(description=f"the most probable of {', '.join(EMOTIONS)}")
     confidence: float
     probabilities: dict[str, float]
+    landmarks: list[list[float]] | None = Field(
+        None, description="[x, y] of the eyes, nose tip and mouth corners, from detectors that give them (centerface)")
 
 
 class PredictionOut(BaseModel):
