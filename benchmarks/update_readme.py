@@ -180,6 +180,20 @@ def ray_predict_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/ray_predict.py --photos " + str(r["photos"]))
 
 
+def alignment_table() -> str | None:
+    r = load("alignment")
+    if not r:
+        return None
+    setups = list(next(iter(r["tilts"].values())))
+    lines = ["| faces tilted | " + " | ".join(f"{s}: found, accuracy" for s in setups) + " |",
+             "|---|" + "---|" * len(setups)]
+    for tilt, row in r["tilts"].items():
+        lines.append(f"| {tilt} | " + " | ".join(f"{row[s]['found']:.1%}, {row[s]['accuracy']:.1%}" for s in setups) + " |")
+    note = (f"\n\n{r['faces']} PrivateTest faces, one a photo; accuracy over all of them (a face not found counts "
+            f"as wrong). The same faces classified as their own 48x48 crops: {r['crops_accuracy']:.1%}.")
+    return "\n".join(lines) + note + provenance(r, f"python benchmarks/alignment.py --faces {r['faces']}")
+
+
 def fast_recipe() -> tuple[dict, str, str]:
     """configs/fast.yaml as it stands: its resolved config, its variant label and its recipe key."""
     from resdropnet.training.config import TrainConfig
@@ -293,7 +307,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
           "ablation": ablation_results_table, "soak": soak_table,
-          "ray_predict": ray_predict_table}
+          "ray_predict": ray_predict_table, "alignment": alignment_table}
 
 
 def pages() -> list[Path]:

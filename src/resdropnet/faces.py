@@ -210,8 +210,41 @@ def resize_face(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def crop_faces(bgr: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+# Where FER2013's framing puts the middle of the eyes and the middle of the mouth, as fractions of the crop's side:
+# CenterFace's medians on 360 PrivateTest faces (of 400 tried), each enlarged to 192 px on a gray canvas.
+FER_EYES = (0.498, 0.394)
+FER_MOUTH = (0.501, 0.747)
+
+
+def align_face(gray: np.ndarray, landmarks) -> np.ndarray:
+    """A 48x48 crop turned upright and framed as FER2013's faces: the middle of the eyes and the middle of the mouth
+    (from five landmarks: eyes, nose tip, mouth corners) land where they lie in FER2013's crops."""
+    points = np.asarray(landmarks, np.float64)
+    eyes, mouth = points[:2].mean(0), points[3:5].mean(0)
+    source, target = complex(*(mouth - eyes)), complex(FER_MOUTH[0] - FER_EYES[0], FER_MOUTH[1] - FER_EYES[1])
+    if abs(source) < 1:  # landmarks on top of each other: nothing to align by
+        raise ValueError("degenerate landmarks")
+    # Warp to a crop near the face's own size, then area-average to 48 px as crop_face does.
+    side = int(np.clip(round(abs(source) / abs(target)), FACE_SIZE, 4 * FACE_SIZE))
+    turn = target * side / source  # rotation and scale, as one complex number
+    shift = complex(*FER_EYES) * side - turn * complex(*eyes)
+    matrix = np.array([[turn.real, -turn.imag, shift.real], [turn.imag, turn.real, shift.imag]])
+    crop = cv2.warpAffine(gray, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return resize_face(crop)
+
+
+def crop_faces(bgr: np.ndarray, boxes: list[Box], margin: float = DEFAULT_MARGIN, align: bool = True) -> np.ndarray:
+    """48x48 gray crops: aligned by landmarks (align_face) where the box has them and align is on, else crop_face."""
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     if not boxes:
         return np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
-    return np.stack([crop_face(gray, box, margin) for box in boxes])
+    return np.stack([aligned_or_box_crop(gray, box, margin, align) for box in boxes])
+
+
+def aligned_or_box_crop(gray: np.ndarray, box: Box, margin: float, align: bool) -> np.ndarray:
+    if align and len(box.landmarks) == 5:
+        try:
+            return align_face(gray, box.landmarks)
+        except ValueError:
+            pass
+    return crop_face(gray, box, margin)

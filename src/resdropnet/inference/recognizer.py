@@ -76,16 +76,20 @@ class EmotionRecognizer:
         tta: "none" or "flip" (each face also classified mirrored, the probabilities averaged).
         threads: onnxruntime's or torch's threads; 0 lets them choose.
         batch_size: faces classified per call of the backend.
+        align: with a detector that gives landmarks (centerface), turn each face upright and frame it as FER2013's
+            faces are framed before classifying; False crops the box as it is.
     """
 
     def __init__(self, weights: str | Path = "default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
-                 margin: float = DEFAULT_MARGIN, tta: str = "none", threads: int = 0, batch_size: int = 256):
+                 margin: float = DEFAULT_MARGIN, tta: str = "none", threads: int = 0, batch_size: int = 256,
+                 align: bool = True):
         if tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.backend = create_backend(weights, backend, threads)
         self.detector_name = detector
         self.detector = create_detector(detector)
         self.margin = 0.0 if detector == "none" else margin
+        self.align = align
         self.tta = tta
         self.batch_size = batch_size
 
@@ -189,7 +193,7 @@ class EmotionRecognizer:
     def detect_and_crop(self, bgr: np.ndarray, boxes: list[Box] | None = None) -> tuple[list[Box], np.ndarray]:
         """The faces' boxes (detected unless given) and their 48x48 crops, ready for faces_from_crops."""
         found = self.detector(bgr) if boxes is None else boxes
-        return found, crop_faces(bgr, found, self.margin)
+        return found, crop_faces(bgr, found, self.margin, self.align)
 
     def faces_from_crops(self, per_image_boxes: list[list[Box]], crops: list[np.ndarray],
                          deadline: float | None = None) -> list[list[Face]]:
