@@ -17,12 +17,15 @@ def add_recognizer_arguments(parser) -> None:
                                                             "(a CNN; SIZE: longer side to detect at, default 640), "
                                                             "yunet:PATH.onnx, or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
+    parser.add_argument("--no-align", action="store_true",
+                        help="crop the detector's box as it is, not turned upright by its landmarks (centerface)")
     parser.add_argument("--tta", default="none", choices=["none", "flip"])
 
 
 def recognizer_options(args) -> dict:
     detector = "none" if args.no_detect else args.detector
-    return {"weights": args.weights, "detector": detector, "backend": args.backend, "tta": args.tta}
+    return {"weights": args.weights, "detector": detector, "backend": args.backend, "tta": args.tta,
+            "align": not args.no_align}
 
 
 def recognizer_from_args(args):
