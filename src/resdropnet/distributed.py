@@ -48,7 +48,9 @@ def expand_inputs(paths) -> tuple[list[str], list[dict]]:
     """Photos and videos to predict (folders searched for photos, URIs kept) and the error records of the local
     paths that do not exist, as `resdropnet predict` reports them."""
     found, absent = list_images(paths)
-    return [str(p) for p in found], [{"file": str(p), "error": f"{p}: no such file or folder"} for p in absent]
+    from resdropnet.inference.recognizer import ImagePrediction
+
+    return [str(p) for p in found], [ImagePrediction.missing(p).to_dict() for p in absent]
 
 
 class RecognizerWorker:

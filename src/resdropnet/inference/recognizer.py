@@ -53,6 +53,11 @@ class ImagePrediction:
     error: str | None = None
     image: np.ndarray | None = field(default=None, repr=False)  # the decoded BGR image, if asked for (keep_images)
 
+    @classmethod
+    def missing(cls, path) -> "ImagePrediction":
+        """The prediction of a path that does not exist: its error, as every engine reports it."""
+        return cls(path, error=f"{path}: no such file or folder")
+
     def to_dict(self) -> dict:
         """The prediction as JSON: the file with its size and faces, or with its error."""
         if self.error:
@@ -147,7 +152,7 @@ class EmotionRecognizer:
 
         files, missing = list_images([paths] if isinstance(paths, (str, Path)) else paths)
         for path in missing:
-            yield ImagePrediction(path, error=f"{path}: no such file or folder")
+            yield ImagePrediction.missing(path)
         with tqdm(total=len(files), unit="image", file=sys.stderr, disable=not progress) as bar:
             for start in range(0, len(files), batch_images):
                 chunk = files[start : start + batch_images]
