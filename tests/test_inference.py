@@ -13,7 +13,7 @@ from conftest import readme_python_block
 
 from resdropnet.cli import main
 from resdropnet.evaluation.photos import compose_photo, match_faces
-from resdropnet.faces import Box
+from resdropnet.faces import Box, box_iou
 from resdropnet.inference import EmotionRecognizer, Face
 from resdropnet.labels import EMOTIONS
 from resdropnet.weights import SHIPPED_MODELS, shipped_folder
@@ -82,8 +82,9 @@ def test_every_input_kind_gives_the_same_faces(recognizer, photo_with_faces, tmp
     for image in inputs:
         assert [f.to_dict() for f in recognizer.predict(image)] == expected, image
     assert [f.to_dict() for f in recognizer.predict(rgb, channel_order="rgb")] == expected
-    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
-    assert [f.to_dict()["box"] for f in recognizer.predict(gray)] == [f["box"] for f in expected]
+    gray_faces = recognizer.predict(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))  # the detector sees no colour: near boxes
+    assert len(gray_faces) == len(expected)
+    assert all(box_iou(f.to_dict()["box"], e["box"]) > 0.8 for f, e in zip(gray_faces, expected))
 
 
 def test_exif_orientation_is_applied(recognizer, photo_with_faces, tmp_path):
@@ -328,7 +329,7 @@ def test_a_photo_without_a_face_gets_a_hint_about_small_faces(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "wall.png"), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)[0]["faces"] == []
-    assert "1 image(s) without a face found" in captured.err and "--detector haar-full" in captured.err
+    assert "1 image(s) without a face found" in captured.err and "--detector centerface:1280" in captured.err
     assert main(["predict", str(tmp_path / "wall.png"), "--quiet", "--detector", "haar-full"]) == 0
     assert "without a face" not in capsys.readouterr().err
 
@@ -421,7 +422,7 @@ def test_video_frames_csv_summary_plot_and_annotated_video(photo_with_faces, tmp
     assert all(len(frame.tracks) == len(frame.faces) for frame in analysis.frames)
 
 
-def test_centerface_finds_faces_haar_misses_with_landmarks_where_the_features_are(recognizer, clear_faces):
+def test_centerface_finds_faces_haar_misses_with_landmarks_where_the_features_are(clear_faces):
     from skimage import data as samples
 
     from resdropnet.faces import DetectorError
@@ -429,9 +430,9 @@ def test_centerface_finds_faces_haar_misses_with_landmarks_where_the_features_ar
     def bgr(image):
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
 
-    centerface = EmotionRecognizer(detector="centerface")
+    centerface, haar = EmotionRecognizer(detector="centerface"), EmotionRecognizer(detector="haar")
     cameraman = bgr(samples.camera())
-    assert recognizer.predict(cameraman) == []  # the Haar cascade misses his face
+    assert haar.predict(cameraman) == []  # the Haar cascade misses his face
     for photo in (bgr(samples.astronaut()), cameraman):
         (face,) = centerface.predict(photo)
         x, y, w, h = face.box.to_list()
@@ -446,7 +447,7 @@ def test_centerface_finds_faces_haar_misses_with_landmarks_where_the_features_ar
     found = {"haar": 0, "centerface": 0}
     for index in range(10):
         photo, boxes = compose_photo(images[2 * index : 2 * index + 2], face_size=96, seed=index)
-        for name, model in (("haar", recognizer), ("centerface", centerface)):
+        for name, model in (("haar", haar), ("centerface", centerface)):
             found[name] += sum(m is not None for m in match_faces(boxes, [f.box.to_list() for f in model.predict(photo)]))
     assert found["centerface"] >= found["haar"], found  # 96 px faces: smaller than Haar's 1/8 of the photo
     assert len(EmotionRecognizer(detector="centerface:1280").predict(cameraman)) == 1

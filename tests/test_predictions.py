@@ -43,12 +43,12 @@ def test_every_format_holds_the_same_records(folder, tmp_path, capsys):
     assert predict(capsys, str(folder), "--format", "parquet", "--out", str(tmp_path / "out"))[0] == 1
     table = pq.read_table(tmp_path / "out" / "predictions.parquet").to_pylist()
     assert [record_from_parquet(row) for row in table] == records
-    assert table[0]["error"] is None and table[0]["faces"][0]["landmarks"] is None  # haar gives no landmarks
+    assert table[0]["error"] is None and len(table[0]["faces"][0]["landmarks"]) == 5  # centerface, the default
     assert table[1]["width"] is None
-    landmarked = json.loads(predict(capsys, str(folder), "--detector", "centerface")[1])
-    assert predict(capsys, str(folder), "--detector", "centerface", "--format", "parquet", "--out", str(tmp_path / "cf"))[0] == 1
-    rows = pq.read_table(tmp_path / "cf" / "predictions.parquet").to_pylist()
-    assert [record_from_parquet(row) for row in rows] == landmarked and len(landmarked[0]["faces"][0]["landmarks"]) == 5
+    haar = json.loads(predict(capsys, str(folder), "--detector", "haar")[1])
+    assert predict(capsys, str(folder), "--detector", "haar", "--format", "parquet", "--out", str(tmp_path / "haar"))[0] == 1
+    rows = pq.read_table(tmp_path / "haar" / "predictions.parquet").to_pylist()
+    assert [record_from_parquet(row) for row in rows] == haar and rows[0]["faces"][0]["landmarks"] is None
     code, _out, err = predict(capsys, str(folder), "--format", "parquet")
     assert code == 1 and "--format parquet writes a file: give --out" in err
 

@@ -217,13 +217,13 @@ def test_web_page_shows_the_emotion_in_a_real_browser(server, face_photo, tmp_pa
         assert page.locator("li.face .bar").count() == len(EMOTIONS)
         assert page.evaluate("document.getElementById('canvas').width") == 640
         served = json.loads((shipped_folder("default") / "report.json").read_text())["onnx_int8"]["test_accuracy"]
-        expect(page.locator("[data-testid=model]")).to_contain_text(f"onnx-int8, detector haar), {served:.1%} on FER2013 PrivateTest")
+        expect(page.locator("[data-testid=model]")).to_contain_text(f"onnx-int8, detector centerface), {served:.1%} on FER2013 PrivateTest")
         page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)
 
         blank = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
         page.set_input_files("[data-testid=file]", {"name": "wall.png", "mimeType": "image/png", "buffer": blank})
         expect(page.locator("[data-testid=status]")).to_contain_text("wall.png: no face found")
-        expect(page.locator("[data-testid=status]")).to_contain_text("--detector haar-full")
+        expect(page.locator("[data-testid=status]")).to_contain_text("--detector centerface:1280")
         assert page.locator("li.face").count() == 0
 
         page.set_input_files("[data-testid=file]", {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"text"})

@@ -10,6 +10,7 @@ from pathlib import Path
 import resdropnet
 from resdropnet.cli.inference import add_inference_commands
 from resdropnet.errors import ResDropNetError
+from resdropnet.faces import DEFAULT_DETECTOR
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.training.config import MIXES, OPTIMIZERS, SCHEDULES
 from resdropnet.weights import SHIPPED_MODELS
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="processes, each with its own copy of the model")
     serve.add_argument("--weights", default="default")
-    serve.add_argument("--detector", default="haar")
+    serve.add_argument("--detector", default=DEFAULT_DETECTOR)
     serve.add_argument("--backend", default="auto", choices=BACKENDS)
     serve.add_argument("--max-upload-mb", type=int, default=10, help="largest accepted image file")
     serve.add_argument("--max-batch", type=int, default=16, help="most images in one batch request")

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
+from resdropnet.faces import DEFAULT_DETECTOR
 from resdropnet.images import is_uri, list_images
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is_video, video_record
@@ -13,9 +14,10 @@ from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is
 def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--weights", default="default", help="a shipped model ('default': most accurate, 'fast': distilled), a .safetensors or an .onnx file")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--detector", default="haar", help="haar (default), haar-full, haar-alt2, centerface[:SIZE] "
-                                                            "(a CNN; SIZE: longer side to detect at, default 640), "
-                                                            "yunet:PATH.onnx, or none")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR,
+                        help="centerface[:SIZE] (default; a CNN, SIZE: the longer side to detect at, default 480; "
+                             "larger finds smaller faces in large photos), haar, haar-full, haar-alt2, yunet:PATH.onnx, "
+                             "or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
     parser.add_argument("--no-align", action="store_true",
                         help="crop the detector's box as it is, not turned upright by its landmarks (centerface)")
@@ -66,10 +68,19 @@ def cmd_predict(args) -> int:
     if writer.videos_left_out:
         print(f"{writer.videos_left_out} video(s) left out of the CSV: --format json, jsonl or parquet holds their "
               "frames", file=sys.stderr)
-    if faceless and detector == "haar" and not args.no_detect:
-        print(f"{faceless} image(s) without a face found: the haar detector finds faces at least 1/8 of a photo's "
-              "longer side; --detector haar-full finds smaller ones", file=sys.stderr)
+    if faceless and not args.no_detect and smaller_faces_hint(detector):
+        print(f"{faceless} image(s) without a face found: {smaller_faces_hint(detector)}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def smaller_faces_hint(detector: str) -> str:
+    """What to try when a detector found no face, for the detectors that shrink the photo first."""
+    if detector == "haar":
+        return "the haar detector finds faces at least 1/8 of a photo's longer side; --detector centerface finds smaller ones"
+    if detector == "centerface":
+        return ("centerface detects on a copy 480 px on its longer side; for small faces in a large photo try "
+                "--detector centerface:1280")
+    return ""
 
 
 def prediction_inputs(args) -> list:

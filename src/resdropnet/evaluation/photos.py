@@ -52,3 +52,18 @@ def match_faces(true_boxes, found_boxes, min_iou: float = 0.3) -> list[int | Non
         best = int(np.argmax(scores)) if scores else None
         matches.append(best if best is not None and scores[best] >= min_iou else None)
     return matches
+
+
+def match_detections(true_boxes, found_boxes, min_iou: float = 0.4) -> list[tuple[int, int]]:
+    """One-to-one pairs (true index, found index), best overlaps first, each pair overlapping by at least min_iou."""
+    pairs = sorted(((box_iou(t, f), i, j) for i, t in enumerate(true_boxes) for j, f in enumerate(found_boxes)),
+                   reverse=True)
+    used_true, used_found, matches = set(), set(), []
+    for iou, i, j in pairs:
+        if iou < min_iou:
+            break
+        if i not in used_true and j not in used_found:
+            used_true.add(i)
+            used_found.add(j)
+            matches.append((i, j))
+    return matches

@@ -7,6 +7,7 @@ import numpy as np
 from resdropnet.errors import first_line
 from resdropnet.faces import FACE_SIZE
 from resdropnet.labels import EMOTIONS
+from resdropnet.system import onnx_session_options
 from resdropnet.weights import WeightsError, is_shipped_name, resolve_weights, shipped_folder
 
 # onnx-int8: the int8-quantised ONNX model (static, per channel), several times faster on CPUs with VNNI.
@@ -28,12 +29,8 @@ class OnnxBackend:
     def __init__(self, path: str | Path, threads: int = 0):
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), onnx_session_options(threads), providers=["CPUExecutionProvider"])
         except Exception as error:
             raise WeightsError(f"{path}: not a loadable ONNX model ({first_line(error)})") from None
         self.path = Path(path)

@@ -72,9 +72,9 @@ class EmotionRecognizer:
     Args:
         weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file
             or an .onnx file; files are checked before use (WeightsError names the file).
-        detector: "haar" (default), "haar-full", "haar-alt2", "centerface" (a CNN shipped in the package; faces
-            carry landmarks; "centerface:1280" detects on a larger copy, for small faces), "yunet:PATH.onnx", or
-            "none" (the whole image is the face).
+        detector: "centerface" (default: a CNN shipped in the package, detecting on a copy 480 px on its longer
+            side; faces carry landmarks; "centerface:1280" detects on a larger copy, for small faces in large
+            photos), "haar", "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
         backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise),
             "torch", "onnx" (fp32), or "onnx-int8" (the int8 ONNX model beside the weights; accuracy in the card).
         margin: how much each face box is widened on every side before the square crop.
@@ -92,7 +92,7 @@ class EmotionRecognizer:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.backend = create_backend(weights, backend, threads)
         self.detector_name = detector
-        self.detector = create_detector(detector)
+        self.detector = create_detector(detector, threads)
         self.margin = 0.0 if detector == "none" else margin
         self.align = align
         self.tta = tta

@@ -21,6 +21,7 @@ from starlette.formparsers import MultiPartParser
 
 import resdropnet
 from resdropnet.errors import first_line
+from resdropnet.faces import DEFAULT_DETECTOR
 from resdropnet.images import ImageError, declared_size, decode_image, sniff_format
 from resdropnet.inference.recognizer import DeadlineExceeded, check_deadline
 from resdropnet.labels import EMOTIONS
@@ -33,7 +34,7 @@ STATIC = Path(__file__).parent / "static"
 @dataclass
 class Settings:
     weights: str = "default"
-    detector: str = "haar"
+    detector: str = DEFAULT_DETECTOR
     backend: str = "auto"
     max_upload_bytes: int = 10 * 2**20
     max_pixels: int = 40_000_000  # one image, as its header declares it

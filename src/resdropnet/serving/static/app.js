@@ -100,9 +100,15 @@ async function showFile(file) {
 }
 
 function noFaceHint() {
-  if (detector !== "haar") return "no face found.";
-  return "no face found. The haar detector finds faces at least 1/8 of the photo's longer side; " +
-    "for smaller ones start the server with --detector haar-full.";
+  if (detector === "haar") {
+    return "no face found. The haar detector finds faces at least 1/8 of the photo's longer side; " +
+      "for smaller ones start the server with --detector centerface.";
+  }
+  if (detector === "centerface") {
+    return "no face found. centerface detects on a copy 480 px on its longer side; " +
+      "for small faces in large photos start the server with --detector centerface:1280.";
+  }
+  return "no face found.";
 }
 
 async function webcamFrame() {
