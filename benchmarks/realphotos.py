@@ -11,6 +11,7 @@ faces cropped at their hand-drawn boxes: the classifier alone, whatever the dete
 """
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -32,8 +33,8 @@ BENCHMARK = Path(__file__).parent / "realphotos"
 MIN_IOU = 0.4
 DETECTOR_SETUPS = [  # (detector, align, weights)
     ("haar", True, "default"), ("haar-full", True, "default"), ("haar-alt2", True, "default"),
-    ("centerface", False, "default"), ("centerface", True, "default"), ("centerface:1024", True, "default"),
-    ("centerface", True, "fast"),
+    ("centerface", False, "default"), ("centerface", True, "default"), ("centerface:480", True, "default"),
+    ("centerface:640", True, "default"), ("centerface:1024", True, "default"), ("centerface", True, "fast"),
 ]
 
 
@@ -123,11 +124,16 @@ def truth_box_row(truth, photos, weights) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed predictions per photo (the median is kept)")
+    parser.add_argument("--yunet", type=Path, help="also measure OpenCV's YuNet from this ONNX file (not shipped)")
     args = parser.parse_args()
     truth = load_truth()
     photos = photo_bytes(truth)
     small = {name: narrowed(data) for name, data in photos.items()}
-    rows = [detector_row(truth, photos, small, *setup, args.repeats) for setup in DETECTOR_SETUPS]
+    setups = DETECTOR_SETUPS + ([(f"yunet:{args.yunet}", True, "default")] if args.yunet else [])
+    rows = [detector_row(truth, photos, small, *setup, args.repeats) for setup in setups]
+    if args.yunet:  # the row names the file by its digest, not by a path on this machine
+        digest = hashlib.sha256(args.yunet.read_bytes()).hexdigest()
+        rows[-1].update(setup="yunet (file supplied)", detector=f"yunet:{args.yunet.name}", model_sha256=digest)
     write_result("realphotos", {"min_iou": MIN_IOU, "repeats": args.repeats, "detectors": rows,
                                 "truth_boxes": [truth_box_row(truth, photos, w) for w in ("default", "fast")]})
 

@@ -1,10 +1,10 @@
 """Face detection and cropping: boxes on a photo, then 48x48 gray crops made as FER2013's faces were.
 
 Detectors that work offline right after `pip install`:
-  centerface  the default: CenterFace, a small CNN shipped inside the package (MIT), on a copy at most 480 px on
+  centerface  the default: CenterFace, a small CNN shipped inside the package (MIT), on a copy at most 416 px on
               its longer side (centerface:SIZE for another size: larger finds smaller faces in large group
               photos, slower); boxes carry five landmarks. On the real-photo benchmark (benchmarks/realphotos/):
-              every counted face found, 1 false box in 52 photos
+              every counted face found, no false box in 52 photos
   haar        OpenCV's frontal-face Haar cascade (haarcascade_frontalface_default.xml, inside opencv-python 4.x),
               run on a copy shrunk to 320 px, for faces at least 1/8 of the photo's longer side (80 px in a
               640 px photo): fast, but smaller faces are missed
@@ -101,6 +101,7 @@ class YuNetDetector:
 
 
 CENTERFACE_MODEL = Path(__file__).parent / "detectors" / "centerface.onnx"
+CENTERFACE_SIZE = 416  # the default detection size: the longer side of the copy detected on
 
 
 class CenterFaceDetector:
@@ -109,9 +110,10 @@ class CenterFaceDetector:
 
     STRIDE = 4  # the heatmap's cell, in input pixels
 
-    # 480 px: on the real-photo benchmark the same recall as 640 (all counted faces, down to 21 px) at two thirds
-    # of the time (end to end 28 against 42 ms a 640 px photo on 2 cores); larger photos of small faces need more.
-    def __init__(self, max_side: int = 480, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0):
+    # 416 px: on the real-photo benchmark every counted face found at 416, 480 and 640 (also with the photos shrunk to
+    # 640 and 480 px wide: the 20-30 px faces too), and 416 is the fastest: end to end about 29 ms a 640 px photo on
+    # 2 cores against 37 at 480 and 50 at 640. Large photos of small faces need a larger size (centerface:1280).
+    def __init__(self, max_side: int = CENTERFACE_SIZE, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0):
         import onnxruntime as ort
 
         from resdropnet.system import onnx_session_options
@@ -162,7 +164,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, threads: int = 0):
     if name == "haar-full":
         return HaarDetector(max_side=0, min_fraction=0.0, scale_factor=1.1)
     if name == "centerface" or name.startswith("centerface:"):
-        size = name.split(":", 1)[1] if ":" in name else "480"
+        size = name.split(":", 1)[1] if ":" in name else str(CENTERFACE_SIZE)
         if not size.isdigit() or not 64 <= int(size) <= 8192:
             raise DetectorError(f"{name!r}: centerface:SIZE takes the longer side to detect at, 64 to 8192 pixels")
         return CenterFaceDetector(max_side=int(size), threads=threads)

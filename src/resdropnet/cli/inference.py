@@ -15,7 +15,7 @@ def add_recognizer_arguments(parser) -> None:
     parser.add_argument("--weights", default="default", help="a shipped model ('default': most accurate, 'fast': distilled), a .safetensors or an .onnx file")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--detector", default=DEFAULT_DETECTOR,
-                        help="centerface[:SIZE] (default; a CNN, SIZE: the longer side to detect at, default 480; "
+                        help="centerface[:SIZE] (default; a CNN, SIZE: the longer side to detect at, default 416; "
                              "larger finds smaller faces in large photos), haar, haar-full, haar-alt2, yunet:PATH.onnx, "
                              "or none")
     parser.add_argument("--no-detect", action="store_true", help="treat each whole image as one face")
@@ -78,7 +78,7 @@ def smaller_faces_hint(detector: str) -> str:
     if detector == "haar":
         return "the haar detector finds faces at least 1/8 of a photo's longer side; --detector centerface finds smaller ones"
     if detector == "centerface":
-        return ("centerface detects on a copy 480 px on its longer side; for small faces in a large photo try "
+        return ("centerface detects on a copy 416 px on its longer side; for small faces in a large photo try "
                 "--detector centerface:1280")
     return ""
 

@@ -72,7 +72,7 @@ class EmotionRecognizer:
     Args:
         weights: a shipped model ("default": the most accurate; "fast": distilled, for speed), a .safetensors file
             or an .onnx file; files are checked before use (WeightsError names the file).
-        detector: "centerface" (default: a CNN shipped in the package, detecting on a copy 480 px on its longer
+        detector: "centerface" (default: a CNN shipped in the package, detecting on a copy 416 px on its longer
             side; faces carry landmarks; "centerface:1280" detects on a larger copy, for small faces in large
             photos), "haar", "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
         backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise),

@@ -105,7 +105,7 @@ function noFaceHint() {
       "for smaller ones start the server with --detector centerface.";
   }
   if (detector === "centerface") {
-    return "no face found. centerface detects on a copy 480 px on its longer side; " +
+    return "no face found. centerface detects on a copy 416 px on its longer side; " +
       "for small faces in large photos start the server with --detector centerface:1280.";
   }
   return "no face found.";
