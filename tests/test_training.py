@@ -246,7 +246,7 @@ def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, 
     losses = [float(r["train_loss_epoch"]) for r in rows if r.get("train_loss_epoch")]
     assert losses[-1] < losses[0]
     assert report["config"]["teacher"] == "default"
-    test_images = datamodule.tensors["test"].tensors[0]
+    test_images = datamodule.tensors["test"].tensors[0][:1500]  # PrivateTest's first 1,500: a torch pass on one thread
     student = predict_probabilities(load_model(tmp_path / "student" / "model.safetensors"), test_images).argmax(1)
     teacher = predict_probabilities(load_model("default"), test_images).argmax(1)
     agreement = (student == teacher).float().mean().item()
