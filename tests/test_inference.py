@@ -595,15 +595,27 @@ def test_the_wheel_carries_the_shipped_models_and_predicts_from_them(photo_with_
 
 
 @pytest.mark.slow
-def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, capsys):
-    assert main(["evaluate", "--data", str(fer_cache), "--weights", "default,fast", "--split", "private", "--json"]) == 0
-    together = json.loads(capsys.readouterr().out)["accuracy"]
-    alone = [json.loads((shipped_folder(name) / "report.json").read_text())["test"]["none"]["accuracy"]
-             for name in ("default", "fast")]
-    # Measured: 72.92% and 68.07% alone (their cards), 72.36% together: the much weaker `fast` pulls the pair below
-    # `default` (with the previous default, 69.57%, the pair reached 69.99%, above both). A real average of two
-    # different models lands on neither model's figure, and well above the weaker.
-    assert together > min(alone) + 0.02 and together not in alone
+def test_evaluate_an_ensemble_of_the_shipped_models(fer_cache, tmp_path, capsys):
+    from resdropnet import data
+
+    # PrivateTest's first 1,200 faces as a fer2013.csv: torch on one thread takes a minute over the whole split.
+    images, labels = data.load(fer_cache).split("test")
+    with open(tmp_path / "private.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        writer.writerows([int(label), " ".join(map(str, image.ravel())), "PrivateTest"]
+                         for image, label in zip(images[:1200], labels[:1200]))
+
+    def evaluated(weights):
+        assert main(["evaluate", "--data", str(tmp_path / "private.csv"), "--weights", weights, "--split", "private",
+                     "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    together, alone = evaluated("default,fast"), [evaluated("default"), evaluated("fast")]
+    # Over the whole split: 72.92% and 67.90% alone (their cards), 72.36% together: the much weaker `fast` pulls the
+    # pair below `default`. A real average of two different models answers unlike either, and well above the weaker.
+    assert together["accuracy"] > min(m["accuracy"] for m in alone) + 0.02
+    assert all(together["confusion_matrix"] != m["confusion_matrix"] for m in alone)
 
 
 def test_the_package_exports_the_recognizer_and_stays_light_to_import():

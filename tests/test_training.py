@@ -112,7 +112,7 @@ def test_a_time_budget_sets_the_epochs_and_anneals_the_schedule_when_time_is_up(
 
 
 def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_path):
-    train(small_config(fer_cache, tmp_path / "run", epochs=3), callbacks=[ValidationNeverImproves()])
+    train(small_config(fer_cache, tmp_path / "run", epochs=3, subset=300), callbacks=[ValidationNeverImproves()])
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["epoch"] == 0
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["epoch"] == 2
 
@@ -265,7 +265,7 @@ def test_init_starts_from_the_given_weights(fer_cache, tmp_path):
 
     # A peak rate of 1e-9 leaves the weights where --init put them; only BatchNorm's running statistics move.
     report = train(small_config(fer_cache, tmp_path / "tuned", model="resdropnet_s", init="default", epochs=1, lr=1e-9,
-                                subset=600, augment=0.0))
+                                subset=300, augment=0.0))
     tuned, shipped = load_model(tmp_path / "tuned" / "model.safetensors"), load_model("default")
     convolutions = [name for name, tensor in shipped.state_dict().items() if tensor.ndim == 4]
     for name in convolutions:
