@@ -247,3 +247,13 @@ def list_images(paths) -> tuple[list[Path | str], list[Path]]:
         else:
             missing.append(entry)
     return found, missing
+
+
+# What one file of a batch may raise without ending the run: our named errors, and OpenCV's, numpy's and memory
+# failures on inputs nobody foresaw.
+FILE_FAILURES = (ResDropNetError, cv2.error, ValueError, MemoryError)
+
+
+def failure_message(path, error: BaseException) -> str:
+    """The one line a batch records for a file it could not process: our errors name the file already."""
+    return str(error) if isinstance(error, ResDropNetError) else f"{path}: cannot be processed ({first_line(error)})"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError, first_line
-from resdropnet.images import is_uri
+from resdropnet.images import FILE_FAILURES, failure_message, is_uri
 from resdropnet.labels import EMOTIONS
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -27,15 +27,11 @@ def is_video(path) -> bool:
 
 def video_record(recognizer, path, every: int = 1) -> dict:
     """A video's record: its summary and, for each analysed frame, the faces with their track ids."""
-    import cv2
-
     try:
         with local_copy(path) as local:
             analysis = recognizer.predict_video(local, every=every)
-    except ResDropNetError as error:
-        return {"file": str(path), "error": str(error)}
-    except (cv2.error, ValueError, MemoryError) as error:
-        return {"file": str(path), "error": f"{path}: cannot be processed ({first_line(error)})"}
+    except FILE_FAILURES as error:
+        return {"file": str(path), "error": failure_message(path, error)}
     frames = [{"frame": f.frame, "timestamp_s": round(f.timestamp, 3),
                "faces": [{"track": track, **face.to_dict()} for track, face in zip(f.tracks, f.faces)]}
               for f in analysis.frames]

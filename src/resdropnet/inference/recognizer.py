@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from resdropnet.errors import ResDropNetError, first_line
+from resdropnet.errors import ResDropNetError
 from resdropnet.faces import DEFAULT_DETECTOR, DEFAULT_MARGIN, Box, create_detector, crop_faces, resize_face
-from resdropnet.images import list_images, read_image, to_bgr
+from resdropnet.images import FILE_FAILURES, failure_message, list_images, read_image, to_bgr
 from resdropnet.inference.backends import TTA_MODES, create_backend, softmax, to_model_input
 from resdropnet.labels import EMOTIONS
 
@@ -167,11 +167,8 @@ class EmotionRecognizer:
             try:
                 bgr = read_image(path)
                 found, face_crops = self.detect_and_crop(bgr)
-            except ResDropNetError as error:
-                predictions.append(ImagePrediction(path, error=str(error)))
-                continue
-            except (cv2.error, ValueError, MemoryError) as error:  # one photo's failure must not end the run
-                predictions.append(ImagePrediction(path, error=f"{path}: cannot be processed ({first_line(error)})"))
+            except FILE_FAILURES as error:  # one photo's failure must not end the run
+                predictions.append(ImagePrediction(path, error=failure_message(path, error)))
                 continue
             predictions.append(ImagePrediction(path, width=bgr.shape[1], height=bgr.shape[0],
                                                image=bgr if keep_images else None))
