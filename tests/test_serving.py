@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from resdropnet.labels import EMOTIONS
 from resdropnet.weights import shipped_folder
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+STATIC = Path(__file__).resolve().parents[1] / "src" / "resdropnet" / "serving" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -216,6 +218,12 @@ def test_web_page_shows_the_emotion_in_a_real_browser(server, face_photo, tmp_pa
         expect(page.locator("[data-testid=status]")).to_contain_text("1 face(s) found")
         assert page.locator("li.face .bar").count() == len(EMOTIONS)
         assert page.evaluate("document.getElementById('canvas').width") == 640
+        answer = httpx.post(f"{base}/v1/predict", files={"file": ("face.jpg", data, "image/jpeg")}, timeout=60).json()
+        nose_x, nose_y = (round(v) for v in answer["faces"][0]["landmarks"][2])  # a dot in the emotion's colour
+        pixel = page.evaluate(f"Array.from(document.getElementById('canvas').getContext('2d')"
+                              f".getImageData({nose_x}, {nose_y}, 1, 1).data.slice(0, 3))")
+        colour = re.search(rf'{emotion}: "#(\w{{6}})"', (STATIC / "app.js").read_text()).group(1)
+        assert pixel == list(bytes.fromhex(colour)), (pixel, colour)
         served = json.loads((shipped_folder("default") / "report.json").read_text())["onnx_int8"]["test_accuracy"]
         expect(page.locator("[data-testid=model]")).to_contain_text(f"onnx-int8, detector centerface), {served:.1%} on FER2013 PrivateTest")
         page.screenshot(path=str(ARTIFACTS / "web_page.png"), full_page=True)

@@ -47,7 +47,18 @@ function drawFaces(source, result) {
     context.fillRect(x, Math.max(0, y - height), context.measureText(label).width + 8 * scale, height);
     context.fillStyle = "#000";
     context.fillText(label, x + 4 * scale, Math.max(0, y - height) + height - 5 * scale);
+    drawLandmarks(face.landmarks, color, scale);
   });
+}
+
+function drawLandmarks(points, color, scale) {
+  if (!points) return;  // detectors without landmarks (haar) give null
+  context.fillStyle = color;
+  for (const [px, py] of points) {
+    context.beginPath();
+    context.arc(px, py, 2.5 * scale, 0, 2 * Math.PI);
+    context.fill();
+  }
 }
 
 function listFaces(result) {
