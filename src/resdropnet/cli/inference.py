@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
-from resdropnet.faces import DEFAULT_DETECTOR
+from resdropnet.faces import CENTERFACE_SIZE, DEFAULT_DETECTOR
 from resdropnet.images import is_uri, list_images
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is_video, video_record
@@ -68,8 +68,9 @@ def cmd_predict(args) -> int:
     if writer.videos_left_out:
         print(f"{writer.videos_left_out} video(s) left out of the CSV: --format json, jsonl or parquet holds their "
               "frames", file=sys.stderr)
-    if faceless and not args.no_detect and smaller_faces_hint(detector):
-        print(f"{faceless} image(s) without a face found: {smaller_faces_hint(detector)}", file=sys.stderr)
+    hint = smaller_faces_hint(detector)
+    if faceless and not args.no_detect and hint:
+        print(f"{faceless} image(s) without a face found: {hint}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -78,8 +79,8 @@ def smaller_faces_hint(detector: str) -> str:
     if detector == "haar":
         return "the haar detector finds faces at least 1/8 of a photo's longer side; --detector centerface finds smaller ones"
     if detector == "centerface":
-        return ("centerface detects on a copy 416 px on its longer side; for small faces in a large photo try "
-                "--detector centerface:1280")
+        return (f"centerface detects on a copy {CENTERFACE_SIZE} px on its longer side; for small faces in a large "
+                "photo try --detector centerface:1280")
     return ""
 
 
