@@ -4,6 +4,7 @@ One step = batched augmentation + forward + backward + optimiser step, channels_
 
     python benchmarks/train_throughput.py [--steps 6] [--batch-size 128]
     python benchmarks/train_throughput.py --device cuda --steps 50   # writes train_throughput_cuda.json
+    python benchmarks/train_throughput.py --models resdropnet_s --image-sizes 32,40,48 --name train_throughput_sizes
 """
 
 import argparse
@@ -28,7 +29,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def images_per_second(name: str, precision: str, batch_size: int, steps: int, device: torch.device,
-                      warmup: int = 2) -> float:
+                      image_size: int = 48, warmup: int = 2) -> float:
+    """Augmentation at 48 px, then the batch shrunk to image_size as progressive resizing does it."""
     torch.manual_seed(0)
     model = create_model(name).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -39,7 +41,10 @@ def images_per_second(name: str, precision: str, batch_size: int, steps: int, de
         if step == warmup:
             synchronize(device)
             started = time.perf_counter()
-        batch = augment(images).contiguous(memory_format=torch.channels_last)
+        batch = augment(images)
+        if image_size != 48:
+            batch = F.interpolate(batch, size=(image_size, image_size), mode="bilinear", antialias=True)
+        batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = F.cross_entropy(model(batch), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -55,6 +60,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (its own JSON)")
     parser.add_argument("--models", default="", help="comma-separated architectures (default: all)")
+    parser.add_argument("--image-sizes", default="48", help="comma-separated training image sizes (a row each)")
     parser.add_argument("--name", default="", help="result name (default: train_throughput[_DEVICE])")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -63,11 +69,14 @@ def main() -> None:
     names = args.models.split(",") if args.models else [n for n in list_models() if not n.endswith("_nodrop")]
     for name in names:
         model = create_model(name)
-        row = {"model": name, "params": count_parameters(model), "mflops": 2 * count_macs(model) / 1e6}
-        for precision in ("fp32", "bf16"):
-            row[f"{precision}_images_per_s"] = images_per_second(name, precision, args.batch_size, args.steps, device)
-            print(name, precision, f"{row[f'{precision}_images_per_s']:.1f} images/s", flush=True)
-        rows.append(row)
+        for size in map(int, args.image_sizes.split(",")):
+            row = {"model": name, "image_size": size, "params": count_parameters(model),
+                   "mflops": 2 * count_macs(model, size) / 1e6}
+            for precision in ("fp32", "bf16"):
+                row[f"{precision}_images_per_s"] = images_per_second(name, precision, args.batch_size, args.steps,
+                                                                     device, size)
+                print(name, size, precision, f"{row[f'{precision}_images_per_s']:.1f} images/s", flush=True)
+            rows.append(row)
     name = args.name or ("train_throughput" if device.type == "cpu" else f"train_throughput_{device.type}")
     write_result(name, {"device": device_label(device), "batch_size": args.batch_size, "steps": args.steps, "rows": rows})
 

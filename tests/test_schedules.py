@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from resdropnet.training.config import TrainConfig
+from resdropnet.training.resizing import parse_size_schedule, size_at
 from resdropnet.training.schedules import ClockSchedule
 
 
@@ -45,16 +47,12 @@ def test_the_schedule_holds_its_end_once_the_budget_is_spent_and_saves_no_clock(
 
 
 def test_an_unknown_schedule_optimizer_or_mix_is_refused_by_name():
-    from resdropnet.training.config import TrainConfig
-
     for field, value in (("schedule", "step"), ("optimizer", "lamb"), ("mix", "mosaic")):
         with pytest.raises(ValueError, match=f"{field} must be one of .*, got '{value}'"):
             TrainConfig(**{field: value})
 
 
 def test_a_time_budget_and_a_max_time_are_refused_together():
-    from resdropnet.training.config import TrainConfig
-
     with pytest.raises(ValueError, match="give one"):
         TrainConfig(time_budget=60, max_time="00:00:01:00")
 
@@ -80,3 +78,16 @@ def test_distributed_ranks_step_with_one_progress(tmp_path):
     results = mp.Manager().dict()
     mp.spawn(agree_across_ranks, args=(str(tmp_path / "rendezvous"), results), nprocs=2)
     assert dict(results) == {0: 0.75, 1: 0.75}
+
+
+def test_a_size_schedule_gives_each_size_until_its_end_then_the_full_size():
+    schedule = parse_size_schedule("32:0.3, 40:0.6")
+    assert schedule == [(32, 0.3), (40, 0.6)]
+    assert [size_at(schedule, p, 48) for p in (0.0, 0.29, 0.3, 0.59, 0.6, 1.0)] == [32, 32, 40, 40, 48, 48]
+    assert parse_size_schedule("") == [] and size_at([], 0.1, 48) == 48
+
+
+@pytest.mark.parametrize("text", ["40:0.3,32:0.6", "32:0.6,40:0.3", "32", "32:x", "32:1.0", "4:0.5"])
+def test_a_malformed_size_schedule_is_refused_naming_it(text):
+    with pytest.raises(ValueError, match="size schedule"):
+        TrainConfig(size_schedule=text)

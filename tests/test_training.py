@@ -111,6 +111,30 @@ def test_a_time_budget_sets_the_epochs_and_anneals_the_schedule_when_time_is_up(
     assert last["callbacks"]["Timer"]["time_elapsed"]["train"] >= 20  # the clock a resumed run goes on from
 
 
+class InputSizes(pl.Callback):
+    """Records the image size of every training batch the network itself receives."""
+
+    def __init__(self):
+        self.sizes_by_epoch: dict[int, set] = {}
+
+    def on_fit_start(self, trainer, pl_module):
+        def record(module, inputs):
+            if module.training:
+                self.sizes_by_epoch.setdefault(trainer.current_epoch, set()).add(tuple(inputs[0].shape[-2:]))
+        pl_module.model.register_forward_pre_hook(record)
+
+
+def test_progressive_resizing_trains_at_each_size_of_the_schedule_and_validates_at_48(fer_cache, tmp_path):
+    # 600 faces, batch 64: 10 steps an epoch, so epoch 0 ends at progress 0.3, epoch 1 at 0.63
+    sizes = InputSizes()
+    report = train(small_config(fer_cache, tmp_path / "run", epochs=3, subset=600, size_schedule="24:0.32,32:0.65"),
+                   callbacks=[sizes])
+    assert sizes.sizes_by_epoch == {0: {(24, 24)}, 1: {(32, 32)}, 2: {(48, 48)}}
+    rows = list(__import__("csv").DictReader(open(tmp_path / "run" / "logs" / "metrics.csv")))
+    assert [float(r["train_size"]) for r in rows if r.get("train_size")] == [24.0, 32.0, 48.0]
+    assert report["test"]["none"]["num_images"] == 600  # the report's evaluation runs at 48 px
+
+
 def test_last_checkpoint_follows_every_epoch_without_improvement(fer_cache, tmp_path):
     train(small_config(fer_cache, tmp_path / "run", epochs=3, subset=300), callbacks=[ValidationNeverImproves()])
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["epoch"] == 0

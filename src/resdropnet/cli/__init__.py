@@ -177,6 +177,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--augment", type=float, help="augmentation strength, 0 turns it off (default 1)")
+    parser.add_argument("--size-schedule", metavar="SIZE:END,...",
+                        help='progressive resizing: "32:0.3,40:0.6" trains at 32 px for the first 30%% of the run, '
+                             '40 px until 60%%, then 48 (default: 48 throughout)')
     parser.add_argument("--mix", choices=MIXES)
     parser.add_argument("--mix-alpha", type=float)
     parser.add_argument("--ema-decay", type=float, help="EMA of weights, e.g. 0.999; 0 turns it off")

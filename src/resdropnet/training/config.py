@@ -3,6 +3,8 @@
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from resdropnet.training.resizing import parse_size_schedule
+
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("onecycle", "cosine", "constant")
 MIXES = ("none", "mixup", "cutmix")
@@ -24,6 +26,7 @@ class TrainConfig:
     warmup_fraction: float = 0.15
     label_smoothing: float = 0.1
     augment: float = 1.0
+    size_schedule: str = ""  # progressive resizing, e.g. "32:0.3,40:0.6" (size:end of run); "" trains at 48 px
     mix: str = "none"  # none | mixup | cutmix
     mix_alpha: float = 0.2
     ema_decay: float = 0.0  # 0 turns EMA off
@@ -53,6 +56,7 @@ class TrainConfig:
             raise ValueError("distillation (teacher) and mixup/cutmix cannot be combined: the teacher's targets are not mixed")
         if self.time_budget and self.max_time:
             raise ValueError("time_budget and max_time both end the run on the clock: give one")
+        parse_size_schedule(self.size_schedule)
         if not 0.0 <= self.distill_weight <= 1.0:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
 

@@ -11,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from resdropnet.models import create_model
 from resdropnet.training.augment import BatchAugment, mix_batch, to_unit_float
 from resdropnet.training.config import TrainConfig
+from resdropnet.training.resizing import parse_size_schedule, size_at
 from resdropnet.training.schedules import ClockSchedule
 
 
@@ -21,6 +22,7 @@ class EmotionClassifier(pl.LightningModule):
         self.config = TrainConfig(**config)
         self.model = create_model(self.config.model, **self.config.model_overrides)
         self.augment = BatchAugment(self.config.augment)
+        self.size_schedule = parse_size_schedule(self.config.size_schedule)
         num_classes = self.model.config.num_classes
         self.train_accuracy = MulticlassAccuracy(num_classes, average="micro")
         self.val_accuracy = MulticlassAccuracy(num_classes, average="micro")
@@ -38,7 +40,7 @@ class EmotionClassifier(pl.LightningModule):
 
     def training_step(self, batch, _batch_index):
         images, targets, *teacher = batch
-        images = self.augment(images)
+        images = self.resize_for_progress(self.augment(images))
         smoothing = self.config.label_smoothing
         if self.config.mix != "none":
             images, targets_a, targets_b, lam = mix_batch(images, targets, self.config.mix, self.config.mix_alpha)
@@ -56,6 +58,22 @@ class EmotionClassifier(pl.LightningModule):
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", self.train_accuracy, on_step=False, on_epoch=True)
         return loss
+
+    def resize_for_progress(self, images: torch.Tensor) -> torch.Tensor:
+        """The augmented batch shrunk to the size schedule's size at this point of the run (antialiased)."""
+        if not self.size_schedule:
+            return images
+        size = size_at(self.size_schedule, self.progress(), images.shape[-1])
+        self.log("train_size", float(size), on_step=False, on_epoch=True)
+        if size >= images.shape[-1]:
+            return images
+        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+    def progress(self) -> float:
+        """The share of the run done: of the time budget, or of the planned optimiser steps."""
+        if self.config.time_budget:
+            return self.budget_spent()
+        return self.trainer.global_step / max(int(self.trainer.estimated_stepping_batches), 1)
 
     def distillation_loss(self, logits: torch.Tensor, teacher_log_probs: torch.Tensor, hard_loss: torch.Tensor):
         """Hinton et al. 2015: the hard-label loss blended with KL to the teacher's temperature-softened outputs."""
