@@ -56,6 +56,19 @@ def throughput_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/train_throughput.py")
 
 
+def train_sizes_table() -> str | None:
+    r = load("train_throughput_sizes")
+    if not r:
+        return None
+    full = {row["model"]: row["bf16_images_per_s"] for row in r["rows"] if row["image_size"] == 48}
+    lines = ["| model | image size | MFLOPs/image | bf16 images/s | against 48 px |", "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        rate = row["bf16_images_per_s"]
+        lines.append(f"| {row['model']} | {row['image_size']} | {row['mflops']:.0f} | {rate:.1f} | {rate / full[row['model']]:.2f}x |")
+    command = "python benchmarks/train_throughput.py --image-sizes 32,40,48 --name train_throughput_sizes"
+    return "\n".join(lines) + provenance(r, command)
+
+
 def shipped_reports() -> dict[str, dict]:
     reports = {name: shipped_folder(name) / "report.json" for name in SHIPPED_MODELS}
     return {name: json.loads(path.read_text()) for name, path in reports.items() if path.exists()}
@@ -367,7 +380,7 @@ def ablation_results_table() -> str | None:
     return ablation_table(results) + f"\n\n`{command}`; one record per run in `benchmarks/results/ablation_runs/`."
 
 
-TABLES = {"data_load": data_load_table, "throughput": throughput_table, "results": results_table,
+TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_sizes": train_sizes_table, "results": results_table,
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
