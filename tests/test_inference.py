@@ -140,6 +140,17 @@ def test_onnx_matches_torch_on_real_faces(private_faces, tmp_path):
         assert (auto.classify_faces(faces).argmax(1) == shipped.argmax(1)).mean() > 0.9
 
 
+def test_an_ensemble_exports_to_one_graph_whose_probabilities_are_its_members_mean(private_faces, tmp_path):
+    from resdropnet.export import export_onnx
+
+    result = export_onnx("default,fast", tmp_path / "pair.onnx")
+    assert result["max_abs_difference"] < 1e-4
+    faces = private_faces[0][:33]
+    members = [EmotionRecognizer(name, backend="torch", detector="none").classify_faces(faces) for name in SHIPPED_MODELS]
+    pair = EmotionRecognizer(tmp_path / "pair.onnx", detector="none").classify_faces(faces)
+    assert np.abs(pair - np.mean(members, axis=0)).max() < 1e-4
+
+
 def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tmp_path, capsys):
     out = tmp_path / "model.onnx"
     assert main(["export", "--weights", "default", "--out", str(out), "--int8", "--data", str(fer_cache)]) == 0

@@ -11,12 +11,15 @@ ONNX_OPSET = 17
 
 
 def export_onnx(weights="default", out: str | Path = "model.onnx", check: bool = True) -> dict:
-    """Writes an ONNX model taking float N x 1 x 48 x 48 gray faces in [0, 1] and giving N x 7 logits."""
+    """Writes an ONNX model taking float N x 1 x 48 x 48 gray faces in [0, 1] and giving N x 7 logits.
+
+    Comma-separated weights make one graph of all of them whose softmax is the mean of their probabilities.
+    """
     import torch
 
-    from resdropnet.weights import load_model
+    from resdropnet.weights import load_ensemble
 
-    model = load_model(weights).float()
+    model = load_ensemble(weights).float()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_path(out)

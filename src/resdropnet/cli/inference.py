@@ -261,7 +261,9 @@ def add_inference_commands(commands) -> None:
 
     export = commands.add_parser("export", help="export weights to ONNX (needs the train extra)")
     export.add_argument("--format", default="onnx", choices=["onnx"])
-    export.add_argument("--weights", default="default")
+    export.add_argument("--weights", default="default",
+                        help="a .safetensors path or shipped name; comma-separated: one graph that averages their "
+                             "probabilities (an ensemble)")
     export.add_argument("--out", default="model.onnx")
     export.add_argument("--int8", action="store_true", help="also write OUT's .int8.onnx: static int8, calibrated on FER2013")
     export.add_argument("--data", default="../shared/data/fer2013.zip", help="FER2013 source for --int8 calibration")
