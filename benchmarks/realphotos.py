@@ -28,7 +28,6 @@ from common import write_result  # noqa: E402
 from blazeface import BlazeFaceDetector  # noqa: E402
 
 from resdropnet.evaluation.photos import match_detections  # noqa: E402
-from resdropnet.faces import DEFAULT_MARGIN  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
 from resdropnet.labels import EMOTIONS  # noqa: E402
 
@@ -86,10 +85,10 @@ def emotion_summary(pairs: list[tuple[str, str]], labelled_total: int) -> dict:
 
 
 def detector_row(truth, photos, small, detector, align, weights, repeats) -> dict:
-    blazeface = detector.startswith("blazeface:")  # measured here only: resdropnet does not ship its model
-    recognizer = EmotionRecognizer(weights, detector="none" if blazeface else detector, align=align, threads=2)
-    if blazeface:
-        recognizer.detector, recognizer.margin = BlazeFaceDetector(detector.split(":", 1)[1]), DEFAULT_MARGIN
+    chosen = detector
+    if detector.startswith("blazeface:"):  # measured here only: resdropnet does not ship its model
+        chosen = BlazeFaceDetector(detector.split(":", 1)[1])
+    recognizer = EmotionRecognizer(weights, detector=chosen, align=align, threads=2)
     recognizer.predict(np.zeros((480, 640, 3), np.uint8))
     totals, pairs, times, times_640 = Counter(), [], [], []
     for name, faces_truth in truth.items():

@@ -122,6 +122,24 @@ def test_batches_own_boxes_zero_faces_and_no_detect(recognizer, photo_with_faces
     assert sum(only.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_detector_of_ones_own_is_any_callable_returning_boxes(recognizer, photo_with_faces):
+    photo, boxes, labels = photo_with_faces
+
+    class GivenBoxes:
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, bgr):
+            self.calls += 1
+            return [Box(*box) for box in boxes]
+
+    own = GivenBoxes()
+    custom = EmotionRecognizer(detector=own)
+    faces = custom.predict(photo)
+    assert own.calls == 1 and custom.detector_name == "GivenBoxes"
+    assert [f.to_dict() for f in faces] == [f.to_dict() for f in recognizer.predict(photo, boxes=boxes)]
+
+
 def test_onnx_matches_torch_on_real_faces(private_faces, tmp_path):
     from resdropnet.export import export_onnx
 

@@ -2,7 +2,7 @@
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +74,8 @@ class EmotionRecognizer:
             or an .onnx file; files are checked before use (WeightsError names the file).
         detector: "centerface" (default: a CNN shipped in the package, detecting on a copy 416 px on its longer
             side; faces carry landmarks; "centerface:1280" detects on a larger copy, for small faces in large
-            photos), "haar", "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face).
+            photos), "haar", "haar-full", "haar-alt2", "yunet:PATH.onnx", or "none" (the whole image is the face);
+            or a detector of your own: any callable taking a BGR image and returning a list of `Box`.
         backend: "auto" (int8 onnxruntime for shipped models, onnxruntime for .onnx files, torch otherwise),
             "torch", "onnx" (fp32), or "onnx-int8" (the int8 ONNX model beside the weights; accuracy in the card).
         margin: how much each face box is widened on every side before the square crop.
@@ -85,14 +86,15 @@ class EmotionRecognizer:
             faces are framed before classifying; False crops the box as it is.
     """
 
-    def __init__(self, weights: str | Path = "default", detector: str = DEFAULT_DETECTOR, backend: str = "auto",
+    def __init__(self, weights: str | Path = "default", detector: str | Callable = DEFAULT_DETECTOR, backend: str = "auto",
                  margin: float = DEFAULT_MARGIN, tta: str = "none", threads: int = 0, batch_size: int = 256,
                  align: bool = True):
         if tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.backend = create_backend(weights, backend, threads)
-        self.detector_name = detector
-        self.detector = create_detector(detector, threads)
+        named = isinstance(detector, str)
+        self.detector_name = detector if named else type(detector).__name__
+        self.detector = create_detector(detector, threads) if named else detector
         self.margin = 0.0 if detector == "none" else margin
         self.align = align
         self.tta = tta
