@@ -98,6 +98,7 @@ def test_health_model_and_docs(server):
     assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
     model = httpx.get(f"{base}/v1/model").json()
     assert model["labels"] == list(EMOTIONS) and model["version"]
+    assert model["detector"] == "centerface" and "--detector centerface:1280" in model["no_face_hint"]
     assert model["metrics"]["private_test_accuracy"]["none"] > 0.5
     # The shipped model is served by its int8 copy, whose own measured figure is the one to show.
     card = json.loads((shipped_folder("default") / "report.json").read_text())

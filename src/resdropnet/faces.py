@@ -176,6 +176,16 @@ def create_detector(name: str = DEFAULT_DETECTOR, threads: int = 0):
                         "yunet:PATH.onnx or none")
 
 
+def smaller_faces_hint(detector: str) -> str:
+    """What to try when a detector found no face, for the detectors that shrink the photo first ("" for others)."""
+    if detector == "haar":
+        return "the haar detector finds faces at least 1/8 of a photo's longer side; --detector centerface finds smaller ones"
+    if detector == "centerface":
+        return (f"centerface detects on a copy {CENTERFACE_SIZE} px on its longer side; for small faces in a large "
+                "photo try --detector centerface:1280")
+    return ""
+
+
 def shrunk_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
     """cv2's (width, height) of an image scaled by scale, never 0: a 10000x10 photo stays at least 1 pixel tall."""
     height, width = shape[:2]

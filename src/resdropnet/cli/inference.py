@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from resdropnet.errors import ResDropNetError
-from resdropnet.faces import CENTERFACE_SIZE, DEFAULT_DETECTOR
+from resdropnet.faces import DEFAULT_DETECTOR, smaller_faces_hint
 from resdropnet.images import is_uri, list_images
 from resdropnet.inference.backends import BACKENDS
 from resdropnet.predictions import FORMATS, VIDEO_SUFFIXES, PredictionWriter, is_video, video_record
@@ -72,16 +72,6 @@ def cmd_predict(args) -> int:
     if faceless and not args.no_detect and hint:
         print(f"{faceless} image(s) without a face found: {hint}", file=sys.stderr)
     return 1 if errors else 0
-
-
-def smaller_faces_hint(detector: str) -> str:
-    """What to try when a detector found no face, for the detectors that shrink the photo first."""
-    if detector == "haar":
-        return "the haar detector finds faces at least 1/8 of a photo's longer side; --detector centerface finds smaller ones"
-    if detector == "centerface":
-        return (f"centerface detects on a copy {CENTERFACE_SIZE} px on its longer side; for small faces in a large "
-                "photo try --detector centerface:1280")
-    return ""
 
 
 def prediction_inputs(args) -> list:

@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartParser
 
 import resdropnet
 from resdropnet.errors import first_line
-from resdropnet.faces import DEFAULT_DETECTOR
+from resdropnet.faces import DEFAULT_DETECTOR, smaller_faces_hint
 from resdropnet.images import ImageError, declared_size, decode_image, sniff_format
 from resdropnet.inference.recognizer import DeadlineExceeded, check_deadline
 from resdropnet.labels import EMOTIONS
@@ -98,6 +98,7 @@ class ModelOut(BaseModel):
     labels: list[str]
     backend: str
     detector: str
+    no_face_hint: str = Field("", description="what to try when the detector finds no face in a photo")
     private_test_accuracy: float | None = Field(
         None, description="PrivateTest accuracy of the model as served (this backend, no TTA), from its report")
     metrics: dict
@@ -271,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics = model_metrics(weights)
         return {"name": name, "version": resdropnet.__version__, "labels": list(EMOTIONS),
                 "backend": recognizer.backend.name, "detector": recognizer.detector_name,
+                "no_face_hint": smaller_faces_hint(recognizer.detector_name),
                 "private_test_accuracy": served_accuracy(metrics, recognizer.backend.name), "metrics": metrics}
 
     @app.get("/", include_in_schema=False)

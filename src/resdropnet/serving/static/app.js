@@ -12,7 +12,7 @@ const facesList = document.getElementById("faces");
 const video = document.getElementById("video");
 let stream = null;
 let busy = false;
-let detector = "";  // the server's face detector, from /v1/model
+let noFaceAdvice = "";  // what the server's detector suggests when it finds no face, from /v1/model
 
 function setStatus(text, isError = false) {
   statusLine.textContent = text;
@@ -111,15 +111,7 @@ async function showFile(file) {
 }
 
 function noFaceHint() {
-  if (detector === "haar") {
-    return "no face found. The haar detector finds faces at least 1/8 of the photo's longer side; " +
-      "for smaller ones start the server with --detector centerface.";
-  }
-  if (detector === "centerface") {
-    return "no face found. centerface detects on a copy 416 px on its longer side; " +
-      "for small faces in large photos start the server with --detector centerface:1280.";
-  }
-  return "no face found.";
+  return noFaceAdvice ? `no face found: ${noFaceAdvice} (a server option).` : "no face found.";
 }
 
 async function webcamFrame() {
@@ -168,7 +160,7 @@ async function showModel() {
   const response = await fetch("/v1/model");
   if (!response.ok) return;
   const model = await response.json();
-  detector = model.detector;
+  noFaceAdvice = model.no_face_hint;
   const accuracy = model.private_test_accuracy;
   const figure = accuracy ? `, ${(accuracy * 100).toFixed(1)}% on FER2013 PrivateTest` : "";
   document.getElementById("model").textContent =
