@@ -272,12 +272,25 @@ def calibration_table() -> str | None:
     return "\n".join(lines) + note + provenance(r, "python benchmarks/calibration.py")
 
 
-def fast_recipe() -> tuple[dict, str, str]:
-    """configs/fast.yaml as it stands: its resolved config, its variant label and its recipe key."""
+def yaml_recipe(name: str) -> tuple[dict, str, str]:
+    """configs/NAME.yaml as it stands: its resolved config, its variant label and its recipe key."""
     from resdropnet.training.config import TrainConfig
 
-    fast = TrainConfig.from_yaml(ROOT / "configs" / "fast.yaml").to_dict()
-    return fast, resolved_variant_label(fast["model"], fast["model_overrides"]), recipe_key(fast)
+    config = TrainConfig.from_yaml(ROOT / "configs" / f"{name}.yaml").to_dict()
+    return config, resolved_variant_label(config["model"], config["model_overrides"]), recipe_key(config)
+
+
+def fast_recipe() -> tuple[dict, str, str]:
+    return yaml_recipe("fast")
+
+
+def screen_runs(label: str) -> list[tuple[Path, dict]]:
+    """(screen folder, record) of every screened run of the variant label, screen by screen, by seed."""
+    runs = []
+    for records in sorted((RESULTS / "screens").glob("*/")):
+        found = load_records(records).get(label, {})
+        runs += [(records, found[seed]) for seed in sorted(found)]
+    return runs
 
 
 def fast_model_runs() -> list[tuple[Path, dict]]:
@@ -285,10 +298,10 @@ def fast_model_runs() -> list[tuple[Path, dict]]:
     runs on the 2-core CPU, the ablation's runs of that variant, and screens (device/plan_runs.py), folder by folder."""
     _fast, label, _wanted = fast_recipe()
     runs = []
-    for records in [FAST_RECIPE_CPU_RUNS, ABLATION_RUNS, *sorted((RESULTS / "screens").glob("*/"))]:
+    for records in [FAST_RECIPE_CPU_RUNS, ABLATION_RUNS]:
         found = load_records(records).get(label, {})
         runs += [(records, found[seed]) for seed in sorted(found)]
-    return runs
+    return runs + screen_runs(label)
 
 
 def fast_recipe_runs() -> list[tuple[Path, dict]]:
@@ -358,6 +371,25 @@ def fast_recipe_screens_table() -> str | None:
                                "the YAML's run of the same seed on the same kind of machine (CPU or GPU) is in the table above.")
 
 
+def fast_model_screens_table() -> str | None:
+    """Each screened change of configs/fast_xs.yaml (the shipped `fast` model's recipe), run by run, beside the
+    shipped `fast`'s own figures: PublicTest (no TTA, as `fast` is selected) decides."""
+    settings, label, _key = yaml_recipe("fast_xs")
+    shipped = json.loads((shipped_folder("fast") / "report.json").read_text())
+    shipped_public = shipped["val"]["none"]["accuracy"]
+    lines = ["| screen | change | seed | trained on | training min | PublicTest none/flip | shipped `fast`'s PublicTest "
+             "| PrivateTest none/flip |", "|---|---|---|---|---|---|---|---|"]
+    for folder, r in screen_runs(label):
+        public, private = r["public_test_accuracy"], r["private_test_accuracy"]
+        lines.append(f"| `{folder.name}` | {changes_from(r['config'], recipe(settings)) or 'none'} | {r['config']['seed']} | "
+                     f"{trained_on(r)} | {r['train_wall_seconds'] / 60:.0f} | {public['none']:.2%} / {public['flip']:.2%} | "
+                     f"{shipped_public:.2%} | {private['none']:.2%} / {private['flip']:.2%} |")
+    if len(lines) == 2:
+        return None
+    return "\n".join(lines) + ("\n\nOne row per run of resdropnet_xs distilled from `default`, from the `benchmark.json` "
+                               "it wrote, kept in `benchmarks/results/screens/`.")
+
+
 def ablation_figure(path: Path = ABLATION_FIGURE) -> Path | None:
     """The ablation table's flip columns, seed by seed: the README shows it under the table."""
     results = summarise_records(ABLATION_RUNS)
@@ -384,6 +416,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
+          "fast_model_screens": fast_model_screens_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,
           "realphotos_bias": realphotos_bias_table, "calibration": calibration_table}
