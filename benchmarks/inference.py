@@ -3,6 +3,8 @@
     python benchmarks/inference.py            # writes benchmarks/results/inference.json
     python benchmarks/inference.py --classifier-only   # this CPU's classifier rows alone:
                                               # results/inference_classifier_<capability>.json (another CPU kind)
+    python benchmarks/inference.py --side-by-side fast,old/model.int8.onnx   # two classifiers taking turns:
+                                              # results/classifier_side_by_side.json
 
 Classifier: faces/s at batch 1 and 64, per shipped model, onnxruntime int8 / fp32 vs torch, 1 and 2 threads.
 End to end: median and p95 latency of EmotionRecognizer.predict on a 640x480 photo with one face
@@ -80,6 +82,26 @@ def classifier_rows(faces: np.ndarray) -> list[dict]:
                     rows.append({"weights": weights, "backend": backend, "threads": threads, "batch": batch,
                                  "faces_per_s": rate})
                     print(f"classifier {weights} {backend} threads={threads} batch={batch}: {rate:,.0f} faces/s")
+    return rows
+
+
+def side_by_side_rows(faces: np.ndarray, weights: list[str], rounds: int = 5) -> list[dict]:
+    """Classifiers (shipped names on their default int8 backend, or .onnx files) timed in turns, round after round,
+    so that a machine's drift between runs falls on all of them alike; each row holds the median over rounds."""
+    rows = []
+    for threads in (1, 2):
+        recognizers = {w: EmotionRecognizer(w, detector="none", threads=threads, batch_size=64) for w in weights}
+        for batch in (1, 64):
+            rates = {w: [] for w in weights}
+            for round_ in range(rounds):
+                for w in weights if round_ % 2 == 0 else reversed(weights):
+                    recognizer = recognizers[w]
+                    rates[w].append(timed_rate(lambda: recognizer.classify_faces(faces[:batch]), batch, 1.0))
+            for w in weights:
+                shown = w if w in SHIPPED_MODELS else f"{Path(w).parent.name}/{Path(w).name}"  # no machine paths
+                rows.append({"weights": shown, "backend": recognizers[w].backend.name, "threads": threads, "batch": batch,
+                             "faces_per_s": statistics.median(rates[w]), "rounds": rounds})
+                print(f"side by side {shown} threads={threads} batch={batch}: {rows[-1]['faces_per_s']:,.0f} faces/s")
     return rows
 
 
@@ -165,8 +187,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200, help="end-to-end predictions per detector")
     parser.add_argument("--classifier-only", action="store_true",
                         help="classifier faces/s alone, kept per CPU capability beside the full result")
+    parser.add_argument("--side-by-side", metavar="W1,W2",
+                        help="only time these classifiers in turns (shipped names or .onnx files)")
     args = parser.parse_args()
     faces = test_faces(max(64, 2 * args.photos))
+    if args.side_by_side:
+        weights = args.side_by_side.split(",")
+        write_result("classifier_side_by_side", {"classifier": side_by_side_rows(faces, weights)})
+        return
     if args.classifier_only:
         capability = machine_info()["cpu_capability"].lower()
         write_result(f"inference_classifier_{capability}", {"classifier": classifier_rows(faces)})
