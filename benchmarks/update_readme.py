@@ -65,7 +65,10 @@ def train_sizes_table() -> str | None:
     for row in r["rows"]:
         rate = row["bf16_images_per_s"]
         lines.append(f"| {row['model']} | {row['image_size']} | {row['mflops']:.0f} | {rate:.1f} | {rate / full[row['model']]:.2f}x |")
-    command = "python benchmarks/train_throughput.py --image-sizes 32,40,48 --name train_throughput_sizes"
+    models = ",".join(dict.fromkeys(row["model"] for row in r["rows"]))
+    sizes = ",".join(str(size) for size in dict.fromkeys(row["image_size"] for row in r["rows"]))
+    command = (f"python benchmarks/train_throughput.py --models {models} --image-sizes {sizes} --steps {r['steps']} "
+               "--name train_throughput_sizes")
     return "\n".join(lines) + provenance(r, command)
 
 

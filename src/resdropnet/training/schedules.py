@@ -66,4 +66,3 @@ class ClockSchedule(torch.optim.lr_scheduler.LRScheduler):
         else:
             factor = 1.0
         return [base * factor for base in self.base_lrs]
-
