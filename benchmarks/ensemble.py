@@ -5,7 +5,7 @@ greedy forward selection builds on PublicTest alone, starting from the first mem
     python benchmarks/ensemble.py default runs/a/model.safetensors runs/b/model.safetensors --name ensemble_DATE
 
 Members are shipped names or .safetensors paths (give them relative to the project, as the JSON records them).
-The torch backend in fp32, as `resdropnet evaluate --weights a,b,...` runs an ensemble.
+The torch backend, in bf16 where the CPU has it natively (as the teacher pass of distillation runs), else fp32.
 """
 
 import argparse
@@ -20,6 +20,7 @@ from common import FER_ZIP, write_result  # noqa: E402
 from resdropnet import data  # noqa: E402
 from resdropnet.evaluation.report import SPLIT_ALIASES  # noqa: E402
 from resdropnet.evaluation.tta import predict_probabilities  # noqa: E402
+from resdropnet.system import cpu_has_bf16  # noqa: E402
 from resdropnet.weights import load_model, read_metadata, resolve_weights  # noqa: E402
 
 SPLITS, TTAS = ("public", "private"), ("none", "flip")
@@ -28,12 +29,14 @@ SPLITS, TTAS = ("public", "private"), ("none", "flip")
 def member_probabilities(weights: list[str], fer) -> dict:
     """{(member, split, tta): N x 7 probabilities}: every member runs once per split and TTA."""
     probabilities = {}
+    bf16 = cpu_has_bf16()
     for member in weights:
         model = load_model(member)
         for split in SPLITS:
             images, _ = fer.split(SPLIT_ALIASES[split])
             for tta in TTAS:
-                probabilities[member, split, tta] = predict_probabilities(model, images, tta, progress=f"{member}, {split}, {tta}")
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    probabilities[member, split, tta] = predict_probabilities(model, images, tta, progress=f"{member}, {split}, {tta}")
     return probabilities
 
 
@@ -75,6 +78,7 @@ def main() -> int:
                 **accuracies([m], probabilities, labels)} for m in args.weights]
     write_result(args.name, {
         "command": "python benchmarks/ensemble.py " + " ".join(args.weights) + f" --name {args.name}",
+        "precision": "bf16" if cpu_has_bf16() else "fp32",
         "members": members,
         "all_members": accuracies(args.weights, probabilities, labels),
         "greedy_on_public": greedy_selection(args.weights, probabilities, labels),

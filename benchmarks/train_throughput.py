@@ -18,9 +18,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from common import write_result  # noqa: E402
 
+from resdropnet.faces import FACE_SIZE  # noqa: E402
 from resdropnet.models import count_macs, count_parameters, create_model, list_models  # noqa: E402
 from resdropnet.system import device_label  # noqa: E402
 from resdropnet.training.augment import BatchAugment  # noqa: E402
+from resdropnet.training.resizing import shrink  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -29,22 +31,19 @@ def synchronize(device: torch.device) -> None:
 
 
 def images_per_second(name: str, precision: str, batch_size: int, steps: int, device: torch.device,
-                      image_size: int = 48, warmup: int = 2) -> float:
-    """Augmentation at 48 px, then the batch shrunk to image_size as progressive resizing does it."""
+                      image_size: int = FACE_SIZE, warmup: int = 2) -> float:
+    """Augmentation at full size, then the batch shrunk to image_size as progressive resizing does it."""
     torch.manual_seed(0)
     model = create_model(name).to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     augment = BatchAugment(1.0)
-    images = torch.randint(0, 256, (batch_size, 48, 48), dtype=torch.uint8, device=device)
+    images = torch.randint(0, 256, (batch_size, FACE_SIZE, FACE_SIZE), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 7, (batch_size,), device=device)
     for step in range(warmup + steps):
         if step == warmup:
             synchronize(device)
             started = time.perf_counter()
-        batch = augment(images)
-        if image_size != 48:
-            batch = F.interpolate(batch, size=(image_size, image_size), mode="bilinear", antialias=True)
-        batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = shrink(augment(images), image_size).contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             loss = F.cross_entropy(model(batch), labels)
         optimizer.zero_grad(set_to_none=True)

@@ -408,6 +408,38 @@ def fast_model_screens_table() -> str | None:
                                "shared machine includes other work and pauses: a record, not a timing.")
 
 
+def ensemble_candidates_table() -> str | None:
+    """The latest `benchmarks/ensemble.py` result: each member alone, all of them, and what greedy selection on
+    PublicTest builds; a member's training (epochs, changes from configs/accurate.yaml) from its run's record."""
+    found = sorted(RESULTS.glob("ensemble_2*.json"))
+    if not found:
+        return None
+    r = json.loads(found[-1].read_text())
+    records = {f"runs/{path.stem}/model.safetensors": json.loads(path.read_text())
+               for path in RESULTS.glob(f"ensemble_members_{r['date']}/*.json")}
+    accurate = recipe(yaml_recipe("accurate")[0])
+
+    def cells(row: dict) -> str:
+        return " | ".join(f"{row[split]['none']:.2f}% / {row[split]['flip']:.2f}%" for split in ("public", "private"))
+
+    def training(weights: str) -> str:
+        if weights not in records:
+            return "shipped"
+        record = records[weights]
+        change = changes_from(record["config"], accurate) or "the YAML"
+        return f"{record['epochs']} epochs on {trained_on(record)}; {change}"
+
+    lines = ["| networks | model | training | PublicTest none / flip | PrivateTest none / flip |", "|---|---|---|---|---|"]
+    lines += [f"| `{m['weights']}` | {m['model']} | {training(m['weights'])} | {cells(m)} |" for m in r["members"]]
+    lines.append(f"| all {len(r['members'])}, mean probability | | | {cells(r['all_members'])} |")
+    for step in r["greedy_on_public"][1:]:
+        lines.append(f"| greedy on PublicTest: {len(step['members'])} networks, + `{step['members'][-1]}` | | | {cells(step)} |")
+    note = (f"\n\nInference in {r['precision']}; the ensemble is the members' mean probability, as `resdropnet export "
+            "--weights a,b,...` builds it. Members are chosen on PublicTest (greedy forward selection from the first); "
+            "PrivateTest is only reported.")
+    return "\n".join(lines) + note + provenance(r, r["command"])
+
+
 def ablation_figure(path: Path = ABLATION_FIGURE) -> Path | None:
     """The ablation table's flip columns, seed by seed: the README shows it under the table."""
     results = summarise_records(ABLATION_RUNS)
@@ -435,7 +467,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
           "fast_model_screens": fast_model_screens_table,
-          "side_by_side": side_by_side_table,
+          "side_by_side": side_by_side_table, "ensemble_candidates": ensemble_candidates_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,
           "realphotos_bias": realphotos_bias_table, "calibration": calibration_table}

@@ -45,13 +45,9 @@ def overlaps(a, b) -> bool:
 
 
 def match_faces(true_boxes, found_boxes, min_iou: float = 0.3) -> list[int | None]:
-    """For each true box, the index of the found box it best overlaps (at least min_iou), or None."""
-    matches = []
-    for truth in true_boxes:
-        scores = [box_iou(truth, found) for found in found_boxes]
-        best = int(np.argmax(scores)) if scores else None
-        matches.append(best if best is not None and scores[best] >= min_iou else None)
-    return matches
+    """For each true box, the index of the found box paired with it by match_detections, or None."""
+    paired = dict(match_detections(true_boxes, found_boxes, min_iou))
+    return [paired.get(i) for i in range(len(true_boxes))]
 
 
 def match_detections(true_boxes, found_boxes, min_iou: float = 0.4) -> list[tuple[int, int]]:

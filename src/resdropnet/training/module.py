@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from resdropnet.models import create_model
 from resdropnet.training.augment import BatchAugment, mix_batch, to_unit_float
 from resdropnet.training.config import TrainConfig
-from resdropnet.training.resizing import parse_size_schedule, size_at
+from resdropnet.training.resizing import parse_size_schedule, shrink, size_at
 from resdropnet.training.schedules import ClockSchedule
 
 
@@ -65,9 +65,7 @@ class EmotionClassifier(pl.LightningModule):
             return images
         size = size_at(self.size_schedule, self.progress(), images.shape[-1])
         self.log("train_size", float(size), on_step=False, on_epoch=True)
-        if size >= images.shape[-1]:
-            return images
-        return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return shrink(images, size)
 
     def progress(self) -> float:
         """The share of the run done: of the time budget, or of the planned optimiser steps."""

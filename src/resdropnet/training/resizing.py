@@ -1,6 +1,9 @@
 """Progressive resizing: small images early in a run, where they cost less and teach nearly as much, then the
 full size, so the finished model is tuned to the size it is used at."""
 
+import torch
+import torch.nn.functional as F
+
 
 def parse_size_schedule(text: str) -> list[tuple[int, float]]:
     """Progressive resizing, "32:0.3,40:0.6": train at 32 px until 30% of the run, 40 px until 60%, then at the
@@ -25,3 +28,10 @@ def parse_size_schedule(text: str) -> list[tuple[int, float]]:
 def size_at(schedule: list[tuple[int, float]], progress: float, full_size: int) -> int:
     """The training image size at progress in [0, 1] of the run."""
     return next((size for size, end in schedule if progress < end), full_size)
+
+
+def shrink(images: torch.Tensor, size: int) -> torch.Tensor:
+    """An N x C x H x W batch resized to size x size, antialiased so that small copies keep the faces' detail."""
+    if size >= images.shape[-1]:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
