@@ -104,3 +104,52 @@ def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
     # The 28-epoch recipe's seed 0 on a 2-core bf16 CPU (2026-11-26): 70.30% flip in 61 min.
     measured = json.loads((update_readme.FAST_RECIPE_CPU_RUNS / "resdropnet_s_mid_0.1" / "seed0.json").read_text())
     assert measured["config"]["epochs"] == 28 and update_readme.within_two_hours_on_the_cpu(measured) == "yes"
+
+
+@pytest.fixture(scope="module")
+def ensemble_script():
+    return load_script("benchmarks/ensemble.py")
+
+
+def test_greedy_selection_adds_the_member_that_most_raises_publictest_and_stops_when_none_does(ensemble_script):
+    import torch
+
+    labels = {split: torch.tensor([0, 1, 2, 3]) for split in ("public", "private")}
+    confident = {  # each member's probability of the true class for faces 0-3 (the rest spread over the others)
+        "a": [0.9, 0.9, 0.1, 0.1],   # right on faces 0, 1
+        "b": [0.1, 0.3, 0.9, 0.1],   # right on face 2
+        "c": [0.1, 0.1, 0.1, 0.16],  # right on face 3, too weakly to move a mean
+    }
+
+    def probabilities(true_class_probability):
+        rows = torch.full((4, 7), 0.0)
+        for face, p in enumerate(true_class_probability):
+            rows[face] = (1 - p) / 6
+            rows[face, face] = p
+        return rows
+
+    found = {(m, split, tta): probabilities(p) for m, p in confident.items() for split in labels for tta in ("none", "flip")}
+    steps = ensemble_script.greedy_selection(["a", "c", "b"], found, labels)
+    assert [step["members"] for step in steps] == [["a"], ["a", "b"]]
+    assert [step["public"]["none"] for step in steps] == [50.0, 75.0]
+
+
+def test_the_ensemble_benchmark_judges_real_members_on_real_faces(ensemble_script, folder_fixture, tmp_path, monkeypatch):
+    import json
+
+    from resdropnet.models import create_model
+    from resdropnet.weights import save_model
+
+    members = [str(save_model(create_model("resdropnet_t"), tmp_path / f"t{seed}.safetensors", {"model_name": "resdropnet_t"}))
+               for seed in (0, 1)]
+    monkeypatch.setitem(ensemble_script.write_result.__globals__, "RESULTS", tmp_path)
+    monkeypatch.setattr("sys.argv", ["ensemble.py", "default", *members, "--data", str(folder_fixture), "--name", "ens"])
+    assert ensemble_script.main() == 0
+    result = json.loads((tmp_path / "ens.json").read_text())
+    assert [m["weights"] for m in result["members"]] == ["default", *members]
+    assert [m["model"] for m in result["members"]] == ["resdropnet_s", "resdropnet_t", "resdropnet_t"]
+    assert result["greedy_on_public"][0]["members"] == ["default"]
+    publics = [step["public"]["none"] for step in result["greedy_on_public"]]
+    assert publics == sorted(set(publics))  # each step raised PublicTest
+    for row in [*result["members"], result["all_members"]]:
+        assert all(0 <= row[split][tta] <= 100 for split in ("public", "private") for tta in ("none", "flip"))
