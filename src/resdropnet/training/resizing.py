@@ -1,8 +1,9 @@
 """Progressive resizing: small images early in a run, where they cost less and teach nearly as much, then the
-full size, so the finished model is tuned to the size it is used at."""
+full size, so the finished model is tuned to the size it is used at.
 
-import torch
-import torch.nn.functional as F
+The CLI validates size schedules without torch (the package's inference path runs without it), so torch is imported
+only where a batch is resized.
+"""
 
 
 def parse_size_schedule(text: str) -> list[tuple[int, float]]:
@@ -30,8 +31,10 @@ def size_at(schedule: list[tuple[int, float]], progress: float, full_size: int) 
     return next((size for size, end in schedule if progress < end), full_size)
 
 
-def shrink(images: torch.Tensor, size: int) -> torch.Tensor:
+def shrink(images: "torch.Tensor", size: int) -> "torch.Tensor":  # noqa: F821
     """An N x C x H x W batch resized to size x size, antialiased so that small copies keep the faces' detail."""
+    import torch.nn.functional as F
+
     if size >= images.shape[-1]:
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
