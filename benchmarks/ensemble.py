@@ -20,16 +20,15 @@ from common import FER_ZIP, write_result  # noqa: E402
 from resdropnet import data  # noqa: E402
 from resdropnet.evaluation.report import SPLIT_ALIASES  # noqa: E402
 from resdropnet.evaluation.tta import predict_probabilities  # noqa: E402
-from resdropnet.system import cpu_has_bf16  # noqa: E402
+from resdropnet.system import bf16_where_native  # noqa: E402
 from resdropnet.weights import load_model, read_metadata, resolve_weights  # noqa: E402
 
 SPLITS, TTAS = ("public", "private"), ("none", "flip")
 
 
-def member_probabilities(weights: list[str], fer) -> dict:
+def member_probabilities(weights: list[str], fer, bf16: bool) -> dict:
     """{(member, split, tta): N x 7 probabilities}: every member runs once per split and TTA."""
     probabilities = {}
-    bf16 = cpu_has_bf16()
     for member in weights:
         model = load_model(member)
         for split in SPLITS:
@@ -50,16 +49,16 @@ def accuracies(members: list[str], probabilities: dict, labels: dict) -> dict:
 
 def greedy_selection(weights: list[str], probabilities: dict, labels: dict) -> list[dict]:
     """Adds, one at a time, the member that most raises PublicTest accuracy (no TTA); stops when none raises it."""
-    chosen, pool = [weights[0]], list(weights[1:])
-    steps = [{"members": list(chosen), **accuracies(chosen, probabilities, labels)}]
+    def step(members: list[str]) -> dict:
+        return {"members": members, **accuracies(members, probabilities, labels)}
+
+    steps, pool = [step(weights[:1])], list(weights[1:])
     while pool:
-        best = max(pool, key=lambda m: accuracies(chosen + [m], probabilities, labels)["public"]["none"])
-        step = {"members": chosen + [best], **accuracies(chosen + [best], probabilities, labels)}
-        if step["public"]["none"] <= steps[-1]["public"]["none"]:
+        best = max((step(steps[-1]["members"] + [m]) for m in pool), key=lambda s: s["public"]["none"])
+        if best["public"]["none"] <= steps[-1]["public"]["none"]:
             break
-        chosen.append(best)
-        pool.remove(best)
-        steps.append(step)
+        pool.remove(best["members"][-1])
+        steps.append(best)
     return steps
 
 
@@ -73,12 +72,13 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     fer = data.load(args.data)
     labels = {split: torch.as_tensor(fer.split(SPLIT_ALIASES[split])[1]).long() for split in SPLITS}
-    probabilities = member_probabilities(args.weights, fer)
+    bf16 = bf16_where_native("cpu")
+    probabilities = member_probabilities(args.weights, fer, bf16)
     members = [{"weights": m, "model": read_metadata(resolve_weights(m)).get("model_name", ""),
                 **accuracies([m], probabilities, labels)} for m in args.weights]
     write_result(args.name, {
         "command": "python benchmarks/ensemble.py " + " ".join(args.weights) + f" --name {args.name}",
-        "precision": "bf16" if cpu_has_bf16() else "fp32",
+        "precision": "bf16" if bf16 else "fp32",
         "members": members,
         "all_members": accuracies(args.weights, probabilities, labels),
         "greedy_on_public": greedy_selection(args.weights, probabilities, labels),

@@ -34,6 +34,12 @@ def cpu_has_bf16() -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def bf16_where_native(device_type: str) -> bool:
+    """Whether bf16 autocast pays on this device type: a CUDA GPU, or a CPU with native bf16 (emulated bf16 on an AVX2
+    CPU is several times slower than fp32)."""
+    return device_type == "cuda" or cpu_has_bf16()
+
+
 def cpu_label(info: dict) -> str:
     """The CPU of a machine_info() dict, with its vector capability where recorded (since 2026-11-25)."""
     return f"{info['cpu']} ({info['cpu_capability']})" if info.get("cpu_capability") else info["cpu"]

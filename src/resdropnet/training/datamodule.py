@@ -16,13 +16,12 @@ def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
     Measured: this costs one teacher pass, where a teacher run on every augmented batch costs one per epoch.
     """
     from resdropnet.evaluation.tta import predict_probabilities
-    from resdropnet.system import cpu_has_bf16
+    from resdropnet.system import bf16_where_native
     from resdropnet.weights import load_ensemble
 
     # On a GPU where there is one: one CPU thread per process (several runs on one GPU) would take minutes.
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    # bf16 only where the CPU has it natively: emulated bf16 on an AVX2 CPU is several times slower than fp32.
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda" or cpu_has_bf16()):
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16_where_native(device)):
         probs = predict_probabilities(load_ensemble(weights).to(device), images, tta="flip", progress="teacher pass")
     return probs.float().clamp_min(1e-8).log()
 
