@@ -278,6 +278,50 @@ def test_distillation_learns_from_the_teachers_flip_averaged_outputs(fer_cache, 
     assert agreement > teachers_top_share + 0.02, "the student learned nothing from the teacher beyond its commonest answer"
 
 
+def test_a_teacher_targets_file_serves_students_in_place_of_the_teacher(fer_cache, tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from resdropnet.evaluation.tta import predict_probabilities
+    from resdropnet.model_card import model_card
+    from resdropnet.training.datamodule import FerDataModule
+    from resdropnet.weights import load_model
+
+    targets = tmp_path / "fast.targets.safetensors"
+    assert main(["data", "teacher-targets", "--teacher", "fast", "--data", str(fer_cache), "--out", str(targets),
+                 "--subset", "300"]) == 0
+    assert f"wrote {targets}: the teacher's targets for 300 training faces" in capsys.readouterr().out
+    datamodule = FerDataModule(str(fer_cache), subset=300, teacher=str(targets))
+    datamodule.setup()
+    images, _labels, log_probs = datamodule.tensors["train"].tensors
+    expected = predict_probabilities(load_model("fast"), images, tta="flip")
+    torch.testing.assert_close(log_probs.exp(), expected, atol=0.03, rtol=0)  # bf16 where native
+    assert datamodule.teacher_targets == {"file": targets.name, "teacher": "the teacher `fast`"}
+
+    report = train(small_config(fer_cache, tmp_path / "student", teacher=str(targets), epochs=1, subset=300))
+    assert report["teacher_targets"] == datamodule.teacher_targets
+    card = model_card(report, "resdropnet train ...", "a CPU", name="fast")
+    assert f"Distilled from the teacher `fast` (its flip-averaged outputs on the training faces, read from the targets " \
+           f"file `{targets.name}`;" in card
+
+    # Targets of other faces, or not targets at all: a clear error naming the file, nothing trained.
+    other = ["train", "--data", str(fer_cache), "--model", "resdropnet_t", "--epochs", "1", "--out",
+             str(tmp_path / "other"), "--teacher", str(targets), "--subset", "200"]
+    assert main(other) == 1
+    assert f"{targets}: made for other training faces" in capsys.readouterr().err
+    bad = tmp_path / "bad.safetensors"
+    save_file({"log_probs": torch.zeros(300, 5)}, str(bad), metadata=dict(safe_metadata(targets)))
+    assert main(other[:-4] + ["--teacher", str(bad), "--subset", "300"]) == 1
+    assert f"{bad}: log_probs has shape [300, 5], expected [300, 7]" in capsys.readouterr().err
+    assert not (tmp_path / "other" / "model.safetensors").exists()
+
+
+def safe_metadata(path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        return handle.metadata()
+
+
 def test_distillation_refuses_mixup(fer_cache, tmp_path, capsys):
     args = ["train", "--data", str(fer_cache), "--out", str(tmp_path / "run"), "--teacher", "default", "--mix", "mixup"]
     assert main(args) == 1

@@ -95,13 +95,21 @@ def portable_config(cfg: dict) -> dict:
             else value for key, value in cfg.items()}
 
 
-def distillation_sentence(cfg: dict) -> str:
-    teachers = cfg["teacher"].split(",")
+def teacher_source(teacher: str) -> str:
+    """The teacher of a distillation in words: 'the teacher run `x`' or 'the ensemble of 3 teachers ...'."""
+    teachers = teacher.split(",")
     named = ", ".join(map(teacher_name, teachers))
-    source = f"the teacher {named}" if len(teachers) == 1 else f"the ensemble of {len(teachers)} teachers {named}"
-    return (f" Distilled from {source} ({'its' if len(teachers) == 1 else 'their averaged'} flip-averaged outputs on "
-            f"the training faces; distill_weight {cfg['distill_weight']}, temperature {cfg['distill_temperature']}), "
-            "whose own training these figures do not count.")
+    return f"the teacher {named}" if len(teachers) == 1 else f"the ensemble of {len(teachers)} teachers {named}"
+
+
+def distillation_sentence(cfg: dict, targets: dict | None = None) -> str:
+    """targets: the report's teacher_targets where the student read a targets file instead of running the teacher."""
+    source = targets["teacher"] if targets else teacher_source(cfg["teacher"])
+    whose = "their averaged" if source.startswith("the ensemble") else "its"
+    read = f", read from the targets file `{targets['file']}`" if targets else ""
+    return (f" Distilled from {source} ({whose} flip-averaged outputs on the training faces{read}; distill_weight "
+            f"{cfg['distill_weight']}, temperature {cfg['distill_temperature']}), whose own training these figures do "
+            "not count.")
 
 
 def model_card(report: dict, command: str, machine: str, name: str = "default") -> str:
@@ -124,7 +132,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         f"{timing['epochs']} epochs, {timing['train_wall_seconds'] / 60:.1f} min of training wall-clock "
         f"({timing['precision']}) on {machine}; best PublicTest epoch: {report['best_epoch'] + 1}."
         + (f" Fine-tuned from `{cfg['init']}`, whose own training these figures do not count." if cfg.get("init") else "")
-        + (distillation_sentence(cfg) if cfg.get("teacher") else ""),
+        + (distillation_sentence(cfg, report.get("teacher_targets")) if cfg.get("teacher") else ""),
         "",
         "## Metrics",
         report_markdown(report).split("\n", 2)[2],

@@ -66,6 +66,17 @@ def cmd_data_prepare(args) -> int:
     return 0
 
 
+def cmd_data_teacher_targets(args) -> int:
+    from resdropnet import data
+    from resdropnet.data import take_subset
+    from resdropnet.training.distillation import save_teacher_targets, teacher_log_probs
+
+    images, _labels = take_subset(*data.load(args.data).split("train"), args.subset)
+    path = save_teacher_targets(args.out, teacher_log_probs(args.teacher, images), images, args.teacher)
+    print(f"wrote {path}: the teacher's targets for {len(images):,} training faces; train with --teacher {path}")
+    return 0
+
+
 def train_config_from_args(args):
     from resdropnet.training.config import TrainConfig
 
@@ -197,7 +208,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deterministic", action="store_const", const=True)
     parser.add_argument("--report-tta", help="comma-separated TTA modes for the end-of-run report (default all three)")
     parser.add_argument("--init", help="weights to start from instead of random ones (a .safetensors path or shipped name)")
-    parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or shipped name; comma-separated: an ensemble)")
+    parser.add_argument("--teacher", help="weights to distil from (a .safetensors path or shipped name; comma-separated: "
+                        "an ensemble), or a targets file from `resdropnet data teacher-targets`")
     parser.add_argument("--distill-weight", type=float, help="share of the loss from the teacher (default 0.5)")
     parser.add_argument("--distill-temperature", type=float, help="softening temperature (default 2)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.ckpt")
@@ -221,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--skip-bad", action="store_true", help="skip bad rows/images and report them instead of failing")
     prepare.add_argument("--resize", action="store_true", help="resize images that are not 48x48 instead of failing")
     prepare.set_defaults(handler=cmd_data_prepare)
+    targets = data_commands.add_parser("teacher-targets", help="run a teacher over the training faces once and save its "
+                                       "targets, for students to read with --teacher FILE")
+    targets.add_argument("--teacher", required=True, help="weights (a .safetensors path or shipped name; "
+                         "comma-separated: an ensemble)")
+    targets.add_argument("--data", required=True, help="fer2013.csv, image folder, .zip of one, or a prepared cache")
+    targets.add_argument("--out", required=True, help="targets file to write (.safetensors)")
+    targets.add_argument("--subset", type=int, default=0, help="as the students' --subset (at most this many faces)")
+    targets.set_defaults(handler=cmd_data_teacher_targets)
 
     train_parser = commands.add_parser("train", help="train a model (Lightning)")
     add_train_arguments(train_parser)

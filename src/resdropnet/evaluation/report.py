@@ -90,6 +90,8 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
         "val": splits["val"],
         "test": splits["test"],
     }
+    if getattr(datamodule, "teacher_targets", None):
+        report["teacher_targets"] = datamodule.teacher_targets
     save_model(model, out / "model.safetensors", {
         "model_name": config["model"],
         "val_accuracy": splits["val"]["none"]["accuracy"],

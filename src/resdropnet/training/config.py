@@ -44,7 +44,8 @@ class TrainConfig:
     threads: int = 0  # torch threads per process; 0 keeps torch's choice
     report_tta: str = "none,flip,tencrop"  # test-time augmentations the end-of-run report evaluates
     init: str = ""  # weights to start from (path or shipped name), e.g. to fine-tune `default`; "" for random
-    teacher: str = ""  # weights to distil from (path or shipped name; comma-separated: an ensemble); "" for none
+    teacher: str = ""  # weights to distil from (path or shipped name; comma-separated: an ensemble), or a targets
+    # file from `resdropnet data teacher-targets`; "" for none
     distill_weight: float = 0.5  # share of the loss from matching the teacher's softened outputs
     distill_temperature: float = 2.0
 

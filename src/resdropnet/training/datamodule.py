@@ -7,23 +7,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from resdropnet import data
 from resdropnet.data import take_subset
-
-
-def teacher_log_probs(weights: str, images: np.ndarray) -> torch.Tensor:
-    """The teacher's flip-averaged log-probabilities for every training face, computed once before training.
-
-    weights: one model, or comma-separated models whose probabilities are averaged (an ensemble teacher).
-    Measured: this costs one teacher pass, where a teacher run on every augmented batch costs one per epoch.
-    """
-    from resdropnet.evaluation.tta import predict_probabilities
-    from resdropnet.system import bf16_where_native
-    from resdropnet.weights import load_ensemble
-
-    # On a GPU where there is one: one CPU thread per process (several runs on one GPU) would take minutes.
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16_where_native(device)):
-        probs = predict_probabilities(load_ensemble(weights).to(device), images, tta="flip", progress="teacher pass")
-    return probs.float().clamp_min(1e-8).log()
+from resdropnet.training.distillation import training_targets
 
 
 class BatchedTensors(TensorDataset):
@@ -53,6 +37,7 @@ class FerDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.subset = subset
         self.tensors: dict[str, TensorDataset] = {}
+        self.teacher_targets: dict = {}  # where the targets came from, when read from a targets file
 
     def setup(self, stage: str | None = None) -> None:
         if self.tensors:
@@ -62,7 +47,8 @@ class FerDataModule(pl.LightningDataModule):
             images, labels = take_subset(*arrays.split(split), self.subset)
             tensors = [torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))]
             if split == "train" and self.teacher:
-                tensors.append(teacher_log_probs(self.teacher, images))
+                log_probs, self.teacher_targets = training_targets(self.teacher, images)
+                tensors.append(log_probs)
             self.tensors[split] = BatchedTensors(*tensors)
 
     def train_dataloader(self) -> DataLoader:
