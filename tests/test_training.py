@@ -315,6 +315,30 @@ def test_a_teacher_targets_file_serves_students_in_place_of_the_teacher(fer_cach
     assert not (tmp_path / "other" / "model.safetensors").exists()
 
 
+def test_a_run_keeps_its_teachers_targets_and_a_resume_reuses_them_while_teacher_and_faces_are_the_same(
+        fer_cache, tmp_path, monkeypatch):
+    from resdropnet.data import load, take_subset
+    from resdropnet.training import distillation
+
+    report = train(small_config(fer_cache, tmp_path / "student", teacher="fast", epochs=1, subset=300))
+    cache = tmp_path / "student" / "teacher.targets.safetensors"
+    assert cache.is_file() and "teacher_targets" not in report  # the run ran its teacher: the card says so
+    images, _labels = take_subset(*load(str(fer_cache)).split("train"), 300)
+    kept, _info = distillation.training_targets("fast", images, cache)
+
+    def teacher_pass(teacher, faces):
+        return torch.full((len(faces), 7), -np.log(7.0))
+
+    monkeypatch.setattr(distillation, "teacher_log_probs", teacher_pass)
+    reused, _info = distillation.training_targets("fast", images, cache)
+    torch.testing.assert_close(reused, kept)
+    # Another teacher, or other faces: the teacher runs again, and the file follows it.
+    for teacher, faces in (("default", images), ("fast", images[:200])):
+        fresh, _info = distillation.training_targets(teacher, faces, cache)
+        torch.testing.assert_close(fresh, teacher_pass(teacher, faces))
+        assert distillation.read_targets_metadata(cache)["faces_sha256"] == distillation.faces_sha256(faces)
+
+
 def safe_metadata(path) -> dict:
     from safetensors import safe_open
 

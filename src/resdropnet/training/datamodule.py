@@ -1,5 +1,7 @@
 """FER2013 as in-memory uint8 tensors behind Lightning dataloaders."""
 
+from pathlib import Path
+
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -29,10 +31,11 @@ def whole_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 
 class FerDataModule(pl.LightningDataModule):
     def __init__(self, source: str, batch_size: int = 128, subset: int = 0, eval_batch_size: int = 512,
-                 teacher: str = ""):
+                 teacher: str = "", teacher_cache: Path | None = None):
         super().__init__()
         self.source = source
         self.teacher = teacher
+        self.teacher_cache = teacher_cache
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.subset = subset
@@ -47,7 +50,7 @@ class FerDataModule(pl.LightningDataModule):
             images, labels = take_subset(*arrays.split(split), self.subset)
             tensors = [torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))]
             if split == "train" and self.teacher:
-                log_probs, self.teacher_targets = training_targets(self.teacher, images)
+                log_probs, self.teacher_targets = training_targets(self.teacher, images, self.teacher_cache)
                 tensors.append(log_probs)
             self.tensors[split] = BatchedTensors(*tensors)
 

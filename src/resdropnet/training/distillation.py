@@ -43,6 +43,14 @@ def faces_sha256(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes()).hexdigest()
 
 
+def teacher_sha256(teacher: str) -> str:
+    """One sha256 over the teacher's weights files, in order: a new `default` is a different teacher."""
+    from resdropnet.data.cache import sha256_of
+    from resdropnet.weights import resolve_weights
+
+    return hashlib.sha256("".join(sha256_of(resolve_weights(name)) for name in teacher.split(",")).encode()).hexdigest()
+
+
 def save_teacher_targets(path: str | Path, log_probs: torch.Tensor, images: np.ndarray, teacher: str) -> Path:
     """Writes the targets with the faces' sha256 and the teacher they came from (run names, not machine paths)."""
     from safetensors.torch import save_file
@@ -51,7 +59,8 @@ def save_teacher_targets(path: str | Path, log_probs: torch.Tensor, images: np.n
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": TARGETS_FORMAT, "faces_sha256": faces_sha256(images), "teacher": teacher_source(teacher)}
+    metadata = {"format": TARGETS_FORMAT, "faces_sha256": faces_sha256(images), "teacher": teacher_source(teacher),
+                "teacher_sha256": teacher_sha256(teacher)}
     staging = staging_path(path)
     save_file({"log_probs": log_probs.float().contiguous().cpu()}, str(staging), metadata=metadata)
     return replace_atomically(staging, path)
@@ -99,9 +108,24 @@ def is_targets_file(teacher: str) -> bool:
         and read_targets_metadata(teacher) is not None
 
 
-def training_targets(teacher: str, images: np.ndarray) -> tuple[torch.Tensor, dict]:
-    """The teacher's log-probabilities for the training faces, and what they came from (for the report)."""
+def training_targets(teacher: str, images: np.ndarray, cache: Path | None = None) -> tuple[torch.Tensor, dict]:
+    """The teacher's log-probabilities for the training faces, and what they came from (for the report).
+
+    cache: where a run keeps its teacher's targets, so that resuming it skips the teacher pass (minutes on a CPU,
+    more for an ensemble); used only while the teacher's weights and the faces are those it was made from.
+    """
     if is_targets_file(teacher):
         metadata = read_targets_metadata(teacher)
         return load_teacher_targets(teacher, images), {"file": Path(teacher).name, "teacher": metadata["teacher"]}
-    return teacher_log_probs(teacher, images), {}
+    if cache is not None and still_valid(cache, teacher, images):
+        return load_teacher_targets(cache, images), {}
+    log_probs = teacher_log_probs(teacher, images)
+    if cache is not None:
+        save_teacher_targets(cache, log_probs, images, teacher)
+    return log_probs, {}
+
+
+def still_valid(cache: Path, teacher: str, images: np.ndarray) -> bool:
+    metadata = read_targets_metadata(cache) if cache.is_file() else None
+    return bool(metadata) and metadata.get("teacher_sha256") == teacher_sha256(teacher) \
+        and metadata.get("faces_sha256") == faces_sha256(images)

@@ -143,7 +143,8 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks=()) -> dict | None:
         torch.set_num_threads(cfg.threads)
     cfg.to_yaml(out / "config.yaml")
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset, teacher=cfg.teacher)
+    datamodule = FerDataModule(cfg.data, batch_size=cfg.batch_size, subset=cfg.subset, teacher=cfg.teacher,
+                               teacher_cache=out / "teacher.targets.safetensors")
     module = EmotionClassifier(cfg.to_dict())
     if cfg.init and not resume:  # a resumed run's weights come from its checkpoint
         load_initial_weights(module.model, cfg.init)
