@@ -14,6 +14,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -291,6 +292,41 @@ def test_weights_files_with_mutated_bytes_load_or_get_a_weights_error(tiny_weigh
         path = Path(folder) / "fuzz.safetensors"
         path.write_bytes(raw)
         load_or_weights_error(path)
+
+
+# Teacher targets files
+
+
+@fuzz_settings(120)
+@given(data=st.data())
+def test_teacher_targets_with_any_tensor_or_bytes_load_or_get_a_targets_error(data):
+    from safetensors.torch import save_file
+
+    from resdropnet.training.distillation import (TARGETS_FORMAT, TeacherTargetsError, faces_sha256,
+                                                  load_teacher_targets)
+
+    faces = np.arange(5 * 48 * 48, dtype=np.uint8).reshape(5, 48, 48)
+    rows = data.draw(st.integers(0, 7))
+    columns = data.draw(st.integers(0, 9))
+    values = data.draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                min_size=rows * columns, max_size=rows * columns))
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float16, torch.float64, torch.int32]))
+    tensor = torch.tensor(values, dtype=torch.float64).reshape(rows, columns).to(dtype) if dtype.is_floating_point \
+        else torch.zeros(rows, columns, dtype=dtype)
+    name = data.draw(st.sampled_from(["log_probs", "logits"]))
+    sha = data.draw(st.sampled_from([faces_sha256(faces), faces_sha256(faces[:4]), ""]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.targets.safetensors"
+        save_file({name: tensor}, str(path), metadata={"format": TARGETS_FORMAT, "faces_sha256": sha, "teacher": "t"})
+        if data.draw(st.booleans()):
+            path.write_bytes(mutated_bytes(data, path.read_bytes(), within=len(path.read_bytes())))
+        try:
+            log_probs = load_teacher_targets(path, faces)
+        except TeacherTargetsError as error:
+            assert str(path) in str(error)
+            return
+        assert log_probs.shape == (5, 7) and torch.isfinite(log_probs).all()
+        torch.testing.assert_close(log_probs.exp().sum(1), torch.ones(5), atol=0.01, rtol=0)
 
 
 # ONNX files

@@ -88,10 +88,13 @@ def load_teacher_targets(path: str | Path, images: np.ndarray) -> torch.Tensor:
     if metadata.get("faces_sha256") != faces_sha256(images):
         raise TeacherTargetsError(f"{path}: made for other training faces (their sha256 differs): same data and "
                                   "--subset as when it was computed?")
-    with safe_open(str(path), framework="pt") as handle:
-        if "log_probs" not in handle.keys():
-            raise TeacherTargetsError(f"{path}: no 'log_probs' tensor")
-        log_probs = handle.get_tensor("log_probs")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            log_probs = handle.get_tensor("log_probs") if "log_probs" in handle.keys() else None
+    except Exception as error:
+        raise TeacherTargetsError(f"{path}: its tensors cannot be read ({error})") from None
+    if log_probs is None:
+        raise TeacherTargetsError(f"{path}: no 'log_probs' tensor")
     if tuple(log_probs.shape) != (len(images), NUM_CLASSES):
         raise TeacherTargetsError(f"{path}: log_probs has shape {list(log_probs.shape)}, "
                                   f"expected [{len(images)}, {NUM_CLASSES}]")
