@@ -107,8 +107,7 @@ def load_teacher_targets(path: str | Path, images: np.ndarray) -> torch.Tensor:
 
 
 def is_targets_file(teacher: str) -> bool:
-    return "," not in teacher and teacher.endswith(".safetensors") and Path(teacher).is_file() \
-        and read_targets_metadata(teacher) is not None
+    return "," not in teacher and Path(teacher).is_file() and read_targets_metadata(teacher) is not None
 
 
 def training_targets(teacher: str, images: np.ndarray, cache: Path | None = None) -> tuple[torch.Tensor, dict]:
