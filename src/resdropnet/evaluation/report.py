@@ -90,7 +90,7 @@ def finish_run(out: Path, best_checkpoint: str, datamodule, timing: dict, tta_mo
         "val": splits["val"],
         "test": splits["test"],
     }
-    if getattr(datamodule, "teacher_targets", None):
+    if datamodule.teacher_targets:
         report["teacher_targets"] = datamodule.teacher_targets
     save_model(model, out / "model.safetensors", {
         "model_name": config["model"],

@@ -106,28 +106,29 @@ def load_teacher_targets(path: str | Path, images: np.ndarray) -> torch.Tensor:
     return log_probs
 
 
-def is_targets_file(teacher: str) -> bool:
-    return "," not in teacher and Path(teacher).is_file() and read_targets_metadata(teacher) is not None
-
-
 def training_targets(teacher: str, images: np.ndarray, cache: Path | None = None) -> tuple[torch.Tensor, dict]:
     """The teacher's log-probabilities for the training faces, and what they came from (for the report).
 
     cache: where a run keeps its teacher's targets, so that resuming it skips the teacher pass (minutes on a CPU,
     more for an ensemble); used only while the teacher's weights and the faces are those it was made from.
     """
-    if is_targets_file(teacher):
-        metadata = read_targets_metadata(teacher)
+    metadata = read_targets_metadata(teacher) if "," not in teacher and Path(teacher).is_file() else None
+    if metadata is not None:
         return load_teacher_targets(teacher, images), {"file": Path(teacher).name, "teacher": metadata["teacher"]}
-    if cache is not None and still_valid(cache, teacher, images):
-        return load_teacher_targets(cache, images), {}
+    if cache is not None and (kept := cached_targets(cache, teacher, images)) is not None:
+        return kept, {}
     log_probs = teacher_log_probs(teacher, images)
     if cache is not None:
         save_teacher_targets(cache, log_probs, images, teacher)
     return log_probs, {}
 
 
-def still_valid(cache: Path, teacher: str, images: np.ndarray) -> bool:
+def cached_targets(cache: Path, teacher: str, images: np.ndarray) -> torch.Tensor | None:
+    """The run's kept targets if this teacher made them for these faces; None where the teacher must run again."""
     metadata = read_targets_metadata(cache) if cache.is_file() else None
-    return bool(metadata) and metadata.get("teacher_sha256") == teacher_sha256(teacher) \
-        and metadata.get("faces_sha256") == faces_sha256(images)
+    if metadata is None or metadata.get("teacher_sha256") != teacher_sha256(teacher):
+        return None
+    try:
+        return load_teacher_targets(cache, images)
+    except TeacherTargetsError:  # other faces (another --subset), or a damaged file: the teacher runs again
+        return None
