@@ -408,6 +408,37 @@ def fast_model_screens_table() -> str | None:
                                "shared machine includes other work and pauses: a record, not a timing.")
 
 
+def candidate_checks_table() -> str | None:
+    """Every `benchmarks/candidate.py` record: a trained model beside the shipped one it would replace, face by face."""
+    records = [json.loads(path.read_text()) for path in sorted((RESULTS / "candidates").glob("*.json"))]
+    if not records:
+        return None
+
+    def paired(c: dict) -> str:
+        p = "p < 0.001" if c["p_value"] < 0.001 else f"p {c['p_value']:.3f}"
+        return f"{c['candidate_correct']:,} / {c['reference_correct']:,} (+{c['only_candidate']} -{c['only_reference']}, {p})"
+
+    lines = ["| candidate | against | PublicTest | PrivateTest | real photos, hand-drawn boxes | real photos, default pipeline "
+             "| real-photo ECE scaled | improvement |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        sets, ece = r["sets"], {role: r["calibration"][role]["real_photos_hand_boxes"]["ece_scaled"] for role in r["calibration"]}
+        verdict = r["verdict"]
+        losses = {"real_photos_hand_boxes": "fewer real-photo faces at hand-drawn boxes",
+                  "real_photos_pipeline": "fewer real-photo faces through the pipeline"}
+        why = "yes" if verdict["improvement"] else ("no: " + "; ".join(
+            (["not more PublicTest faces"] if not verdict["gains_on_public_test"] else [])
+            + [losses[name] for name in verdict["loses_on_real_photos"]]))
+        lines.append(f"| `{r['candidate']['name']}` | `{r['reference']['name']}` | {paired(sets['public_test'])} | "
+                     f"{paired(sets['private_test'])} | {paired(sets['real_photos_hand_boxes'])} | "
+                     f"{paired(sets['real_photos_pipeline'])} | {ece['candidate']:.3f} / {ece['reference']:.3f} | {why} |")
+    note = ("\n\nFaces right, candidate / shipped model, both as int8 onnxruntime without TTA; in brackets the faces only the "
+            "candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
+            "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping. ECE after a "
+            "temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
+            "`benchmarks/results/candidates/`.")
+    return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against fast")
+
+
 def ensemble_candidates_table() -> str | None:
     """The latest `benchmarks/ensemble.py` result: each member alone, all of them, and what greedy selection on
     PublicTest builds; a member's training (epochs, changes from configs/accurate.yaml) from its run's record."""
@@ -466,7 +497,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "classifier": classifier_table, "classifier_other_cpus": classifier_other_cpus_table,
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
-          "fast_model_screens": fast_model_screens_table,
+          "fast_model_screens": fast_model_screens_table, "candidate_checks": candidate_checks_table,
           "side_by_side": side_by_side_table, "ensemble_candidates": ensemble_candidates_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,

@@ -153,3 +153,32 @@ def test_the_ensemble_benchmark_judges_real_members_on_real_faces(ensemble_scrip
     assert publics == sorted(set(publics))  # each step raised PublicTest
     for row in [*result["members"], result["all_members"]]:
         assert all(0 <= row[split][tta] <= 100 for split in ("public", "private") for tta in ("none", "flip"))
+
+
+def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixture, tmp_path, monkeypatch):
+    """A .safetensors candidate is quantised as `resdropnet ship` would, then judged with `fast` on the same faces."""
+    import json
+
+    from resdropnet.models import create_model
+    from resdropnet.weights import save_model
+
+    candidate_script = load_script("benchmarks/candidate.py")
+    weights = save_model(create_model("resdropnet_t"), tmp_path / "t.safetensors", {"model_name": "resdropnet_t"})
+    monkeypatch.setitem(candidate_script.write_result.__globals__, "RESULTS", tmp_path)
+    monkeypatch.setattr("sys.argv", ["candidate.py", str(weights), "--name", "t", "--data", str(folder_fixture)])
+    candidate_script.main()
+    record = json.loads((tmp_path / "candidates" / "t.json").read_text())
+    assert record["reference"]["name"] == "fast" and record["candidate"]["int8_sha256"] != record["reference"]["int8_sha256"]
+    truth = json.loads((PROJECT_ROOT / "benchmarks" / "realphotos" / "truth.json").read_text())["photos"]
+    labelled = sum("emotion" in face for faces in truth.values() for face in faces)
+    assert record["sets"]["real_photos_hand_boxes"]["faces"] == record["sets"]["real_photos_pipeline"]["faces"] == labelled
+    for name, result in record["sets"].items():
+        assert result["candidate_correct"] - result["reference_correct"] == result["only_candidate"] - result["only_reference"]
+        assert sum(e["faces"] for e in result["by_emotion"].values()) == result["faces"], name
+    assert record["sets"]["real_photos_pipeline"]["by_emotion"]["happy"]["reference_correct"] > 0
+    for role in ("candidate", "reference"):
+        assert set(record["calibration"][role]) == {"temperature", "private_test", *candidate_script.REAL_PHOTO_SETS}
+    untrained_wins = record["sets"]["public_test"]["candidate_correct"] > record["sets"]["public_test"]["reference_correct"]
+    assert record["verdict"]["gains_on_public_test"] == untrained_wins
+    assert record["verdict"]["loses_on_real_photos"] == list(candidate_script.REAL_PHOTO_SETS)  # an untrained network
+    assert record["verdict"]["improvement"] is False

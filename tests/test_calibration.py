@@ -1,5 +1,7 @@
-"""Temperature scaling finds the temperature that generated the labels, and lowers the calibration error."""
+"""Temperature scaling finds the temperature that generated the labels, and lowers the calibration error; a paired
+comparison of two models counts and tests the faces only one of them got right."""
 
+import pytest
 import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
@@ -31,3 +33,16 @@ def test_scaling_lowers_calibration_error_and_nll_on_held_out_faces():
     assert ece(temperature) < ece(1.0) / 3
     assert negative_log_likelihood(logits, labels, temperature) < negative_log_likelihood(logits, labels)
     assert torch.equal((logits / temperature).argmax(1), logits.argmax(1))
+
+
+def test_a_paired_comparison_counts_the_faces_only_one_model_got_right_and_tests_them():
+    from resdropnet.evaluation.metrics import paired_comparison
+
+    candidate = [True] * 10 + [False] * 8 + [True, False]
+    reference = [True] * 10 + [True] * 8 + [False, False]
+    result = paired_comparison(candidate, reference)
+    assert result == {"faces": 20, "candidate_correct": 11, "reference_correct": 18, "only_candidate": 1,
+                      "only_reference": 8, "p_value": pytest.approx(2 * (1 + 9) / 2**9)}  # exact two-sided binomial
+    assert paired_comparison(candidate, candidate)["p_value"] == 1.0
+    with pytest.raises(ValueError, match="same faces"):
+        paired_comparison(candidate, reference[:-1])

@@ -52,3 +52,19 @@ def classification_metrics(probabilities: torch.Tensor, labels, class_names=EMOT
         "confusion_matrix": multiclass_confusion_matrix(probabilities, labels, n).tolist(),
         "calibration": reliability_bins(probabilities, labels, ece_bins),
     }
+
+
+def paired_comparison(candidate_correct, reference_correct) -> dict:
+    """Two models judged on the same faces (booleans, face by face): how many each got right, how many only one of
+    them got right, and the exact McNemar p-value (two-sided binomial test on the faces where they disagree) of a
+    difference that large arising from models that are equally good."""
+    from scipy.stats import binomtest
+
+    candidate, reference = (torch.as_tensor(c, dtype=torch.bool) for c in (candidate_correct, reference_correct))
+    if candidate.shape != reference.shape or candidate.dim() != 1:
+        raise ValueError(f"both models must be judged on the same faces, got {tuple(candidate.shape)} and {tuple(reference.shape)}")
+    only_candidate, only_reference = int((candidate & ~reference).sum()), int((reference & ~candidate).sum())
+    disagreements = only_candidate + only_reference
+    return {"faces": len(candidate), "candidate_correct": int(candidate.sum()), "reference_correct": int(reference.sum()),
+            "only_candidate": only_candidate, "only_reference": only_reference,
+            "p_value": binomtest(only_candidate, disagreements).pvalue if disagreements else 1.0}
