@@ -3,8 +3,9 @@
     python benchmarks/candidate.py runs/NAME/model.safetensors --name NAME [--against fast]
     # writes benchmarks/results/candidates/NAME.json (FER2013 needed)
 
-Both models run as they ship: int8 onnxruntime, no TTA. A .safetensors candidate is exported and quantised as
-`resdropnet ship` does it, in a temporary folder; an .int8.onnx file is taken as it is. The faces: PublicTest (which
+Both models run as they ship: int8 onnxruntime, no TTA. A .safetensors candidate (or an ensemble of them, given
+comma-separated, as one graph) is exported and quantised as `resdropnet ship` does it, in a temporary folder; an
+.int8.onnx file is taken as it is. The faces: PublicTest (which
 selects), PrivateTest (which reports), and the labelled faces of the real-photo benchmark cropped two ways, at their
 hand-drawn boxes and as the default pipeline finds them (CenterFace, aligned). For each set: the faces each model
 got right, the faces only one of them got right, and the exact McNemar p-value; and the calibration (ECE) before
@@ -35,6 +36,8 @@ from resdropnet.export import calibration_faces, export_onnx, quantize_int8  # n
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
 from resdropnet.inference.backends import onnx_path_for  # noqa: E402
 from resdropnet.labels import EMOTIONS  # noqa: E402
+from resdropnet.models.complexity import count_macs  # noqa: E402
+from resdropnet.weights import load_model  # noqa: E402
 
 REAL_PHOTO_SETS = ("real_photos_hand_boxes", "real_photos_pipeline")
 
@@ -59,12 +62,19 @@ def face_sets(fer, cropper: EmotionRecognizer) -> dict[str, tuple[np.ndarray, np
 
 
 def int8_model(weights: str, fer, folder: Path) -> Path:
-    """weights as they would ship in int8: a shipped model's own file, an .int8.onnx as it is, or a .safetensors
-    exported and quantised on the same calibration faces as `resdropnet ship` uses."""
-    if weights.endswith(".int8.onnx") or not weights.endswith(".safetensors"):
+    """weights as they would ship in int8: a shipped model's own file, an .int8.onnx as it is, or .safetensors
+    (comma-separated: an ensemble, one graph) exported and quantised on the calibration faces `resdropnet ship` uses."""
+    if "," not in weights and not weights.endswith(".safetensors"):
         return onnx_path_for(weights, int8=True)
     export_onnx(weights, folder / "model.onnx")
     return quantize_int8(folder / "model.onnx", folder / "model.int8.onnx", calibration_faces(fer))
+
+
+def macs(weights: str) -> int | None:
+    """Multiply-accumulates a face, summed over an ensemble's members; None for an ONNX file (no torch model)."""
+    if weights.endswith(".onnx"):
+        return None
+    return sum(count_macs(load_model(name)) for name in weights.split(","))
 
 
 def judged(int8_path: Path, sets: dict) -> tuple[dict, dict]:
@@ -94,7 +104,8 @@ def verdict(comparisons: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("candidate", help="a .safetensors file (exported and quantised here) or an .int8.onnx file")
+    parser.add_argument("candidate", help="a .safetensors file or comma-separated ones (an ensemble), exported and "
+                        "quantised here; or an .int8.onnx file")
     parser.add_argument("--name", required=True, help="the record's name: benchmarks/results/candidates/NAME.json")
     parser.add_argument("--against", default="fast", help="the shipped model (or .int8.onnx file) to beat")
     parser.add_argument("--data", type=Path, default=FER_ZIP, help="FER2013: PublicTest, PrivateTest, int8 calibration faces")
@@ -111,8 +122,8 @@ def main() -> None:
     comparisons = {name: paired_comparison(correct["candidate"][name], correct["reference"][name])
                    | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], torch.as_tensor(sets[name][1]))}
                    for name in sets}
-    record = {"candidate": {"name": args.name, "int8_sha256": digests["candidate"]},
-              "reference": {"name": args.against, "int8_sha256": digests["reference"]},
+    record = {"candidate": {"name": args.name, "int8_sha256": digests["candidate"], "macs": macs(args.candidate)},
+              "reference": {"name": args.against, "int8_sha256": digests["reference"], "macs": macs(args.against)},
               "backend": "onnx-int8", "tta": "none", "sets": comparisons,
               "calibration": {role: result[1] for role, result in results.items()}, "verdict": verdict(comparisons)}
     for name, c in comparisons.items():

@@ -418,9 +418,12 @@ def candidate_checks_table() -> str | None:
         p = "p < 0.001" if c["p_value"] < 0.001 else f"p {c['p_value']:.3f}"
         return f"{c['candidate_correct']:,} / {c['reference_correct']:,} (+{c['only_candidate']} -{c['only_reference']}, {p})"
 
-    lines = ["| candidate | against | PublicTest | PrivateTest | real photos, hand-drawn boxes | real photos, default pipeline "
-             "| real-photo ECE scaled | improvement |", "|---|---|---|---|---|---|---|---|"]
-    for r in records:
+    def mmacs(model: dict) -> str:
+        return f"{model['macs'] / 1e6:,.0f}" if model.get("macs") else "?"
+
+    lines = ["| candidate | against | MMACs | PublicTest | PrivateTest | real photos, hand-drawn boxes | real photos, default "
+             "pipeline | real-photo ECE scaled | improvement |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(records, key=lambda r: (r["reference"]["name"], r["candidate"]["name"])):
         sets, ece = r["sets"], {role: r["calibration"][role]["real_photos_hand_boxes"]["ece_scaled"] for role in r["calibration"]}
         verdict = r["verdict"]
         losses = {"real_photos_hand_boxes": "fewer real-photo faces at hand-drawn boxes",
@@ -428,15 +431,18 @@ def candidate_checks_table() -> str | None:
         why = "yes" if verdict["improvement"] else ("no: " + "; ".join(
             (["not more PublicTest faces"] if not verdict["gains_on_public_test"] else [])
             + [losses[name] for name in verdict["loses_on_real_photos"]]))
-        lines.append(f"| `{r['candidate']['name']}` | `{r['reference']['name']}` | {paired(sets['public_test'])} | "
+        lines.append(f"| `{r['candidate']['name']}` | `{r['reference']['name']}` | {mmacs(r['candidate'])} / {mmacs(r['reference'])} | "
+                     f"{paired(sets['public_test'])} | "
                      f"{paired(sets['private_test'])} | {paired(sets['real_photos_hand_boxes'])} | "
                      f"{paired(sets['real_photos_pipeline'])} | {ece['candidate']:.3f} / {ece['reference']:.3f} | {why} |")
-    note = ("\n\nFaces right, candidate / shipped model, both as int8 onnxruntime without TTA; in brackets the faces only the "
+    note = ("\n\nMMACs: multiply-accumulates a face, candidate / shipped model (an ensemble counts every member). "
+            "Faces right, candidate / shipped model, both as int8 onnxruntime without TTA; in brackets the faces only the "
             "candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
-            "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping. ECE after a "
+            "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping, whatever the "
+            "cost. ECE after a "
             "temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
             "`benchmarks/results/candidates/`.")
-    return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against fast")
+    return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
 
 def ensemble_candidates_table() -> str | None:

@@ -160,7 +160,8 @@ def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixtur
     import json
 
     from resdropnet.models import create_model
-    from resdropnet.weights import save_model
+    from resdropnet.models.complexity import count_macs
+    from resdropnet.weights import load_model, save_model
 
     candidate_script = load_script("benchmarks/candidate.py")
     weights = save_model(create_model("resdropnet_t"), tmp_path / "t.safetensors", {"model_name": "resdropnet_t"})
@@ -169,6 +170,8 @@ def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixtur
     candidate_script.main()
     record = json.loads((tmp_path / "candidates" / "t.json").read_text())
     assert record["reference"]["name"] == "fast" and record["candidate"]["int8_sha256"] != record["reference"]["int8_sha256"]
+    assert record["candidate"]["macs"] == count_macs(create_model("resdropnet_t"))
+    assert record["reference"]["macs"] == count_macs(load_model("fast"))
     truth = json.loads((PROJECT_ROOT / "benchmarks" / "realphotos" / "truth.json").read_text())["photos"]
     labelled = sum("emotion" in face for faces in truth.values() for face in faces)
     assert record["sets"]["real_photos_hand_boxes"]["faces"] == record["sets"]["real_photos_pipeline"]["faces"] == labelled
