@@ -68,10 +68,9 @@ def cmd_data_prepare(args) -> int:
 
 def cmd_data_teacher_targets(args) -> int:
     from resdropnet import data
-    from resdropnet.data import take_subset
     from resdropnet.training.distillation import save_teacher_targets, teacher_log_probs
 
-    images, _labels = take_subset(*data.load(args.data).split("train"), args.subset)
+    images, _labels = data.load(args.data).split("train", at_most=args.subset)
     path = save_teacher_targets(args.out, teacher_log_probs(args.teacher, images), images, args.teacher)
     print(f"wrote {path}: the teacher's targets for {len(images):,} training faces; train with --teacher {path}")
     return 0

@@ -26,10 +26,11 @@ class FerArrays:
     def __len__(self) -> int:
         return len(self.images)
 
-    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Images and labels of one split: 'train', 'val' or 'test'."""
+    def split(self, name: str, at_most: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of one split: 'train', 'val' or 'test'; with at_most, the deterministic subset of at most
+        that many that training's --subset takes (a teacher targets file is tied to exactly those faces)."""
         mask = self.splits == SPLITS.index(name)
-        return self.images[mask], self.labels[mask]
+        return take_subset(self.images[mask], self.labels[mask], at_most)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per split and class, with totals."""

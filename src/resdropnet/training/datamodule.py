@@ -8,7 +8,6 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from resdropnet import data
-from resdropnet.data import take_subset
 from resdropnet.training.distillation import training_targets
 
 
@@ -47,7 +46,7 @@ class FerDataModule(pl.LightningDataModule):
             return
         arrays = data.load(self.source)
         for split in ("train", "val", "test"):
-            images, labels = take_subset(*arrays.split(split), self.subset)
+            images, labels = arrays.split(split, at_most=self.subset)
             tensors = [torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))]
             if split == "train" and self.teacher:
                 log_probs, self.teacher_targets = training_targets(self.teacher, images, self.teacher_cache)
