@@ -42,23 +42,30 @@ from resdropnet.weights import load_model  # noqa: E402
 REAL_PHOTO_SETS = ("real_photos_hand_boxes", "real_photos_pipeline")
 
 
-def pipeline_faces(cropper: EmotionRecognizer) -> tuple[np.ndarray, np.ndarray]:
-    """The labelled real-photo faces the detector finds (IoU >= MIN_IOU), cropped as predict() crops them."""
-    crops, labels = [], []
+def pipeline_faces(cropper: EmotionRecognizer) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The labelled real-photo faces the detector finds (IoU >= MIN_IOU), cropped as predict() crops them, and
+    their names ("photo.jpg #k": the k-th face of the photo's truth)."""
+    crops, labels, names = [], [], []
     for name, truth in load_truth().items():
-        counted = [face for face in truth if not face.get("ignore")]
+        counted = [(k, face) for k, face in enumerate(truth) if not face.get("ignore")]
         found, photo_crops = cropper.detect_and_crop(cv2.imread(str(BENCHMARK / "images" / name)))
-        for i, j in match_detections([face["box"] for face in counted], [box.to_list() for box in found], MIN_IOU):
-            if "emotion" in counted[i]:
+        for i, j in match_detections([face["box"] for _k, face in counted], [box.to_list() for box in found], MIN_IOU):
+            k, face = counted[i]
+            if "emotion" in face:
                 crops.append(photo_crops[j])
-                labels.append(EMOTIONS.index(counted[i]["emotion"]))
-    return np.stack(crops), np.array(labels)
+                labels.append(EMOTIONS.index(face["emotion"]))
+                names.append(f"{name} #{k}")
+    return np.stack(crops), np.array(labels), names
 
 
-def face_sets(fer, cropper: EmotionRecognizer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def face_sets(fer, cropper: EmotionRecognizer) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, list[str]]]:
+    """The faces and labels of every set, and the names of the real-photo faces (in real_photo_faces' order)."""
     hand_crops, hand_labels = real_photo_faces(cropper)
-    return {"public_test": fer.split("val"), "private_test": fer.split("test"),
-            "real_photos_hand_boxes": (hand_crops, hand_labels.numpy()), "real_photos_pipeline": pipeline_faces(cropper)}
+    hand_names = [f"{name} #{k}" for name, truth in load_truth().items() for k, face in enumerate(truth) if "emotion" in face]
+    *pipeline, pipeline_names = pipeline_faces(cropper)
+    sets = {"public_test": fer.split("val"), "private_test": fer.split("test"),
+            "real_photos_hand_boxes": (hand_crops, hand_labels.numpy()), "real_photos_pipeline": tuple(pipeline)}
+    return sets, {"real_photos_hand_boxes": hand_names, "real_photos_pipeline": pipeline_names}
 
 
 def int8_model(weights: str, fer, folder: Path) -> Path:
@@ -78,14 +85,20 @@ def macs(weights: str) -> int | None:
 
 
 def judged(int8_path: Path, sets: dict) -> tuple[dict, dict]:
-    """Face-by-face correctness on every set, and the calibration before and after a PublicTest temperature."""
+    """The emotion predicted for every face of every set, and the calibration before and after a PublicTest temperature."""
     recognizer = EmotionRecognizer(str(int8_path), threads=2)
     logits = {name: logits_of(recognizer, images) for name, (images, _labels) in sets.items()}
     labels = {name: torch.as_tensor(labels).long() for name, (_images, labels) in sets.items()}
-    correct = {name: logits[name].argmax(1) == labels[name] for name in sets}
     temperature = fit_temperature(logits["public_test"], labels["public_test"])
-    return correct, {"temperature": temperature} | {name: calibration(logits[name], labels[name], temperature)
-                                                    for name in sets if name != "public_test"}
+    return {name: logits[name].argmax(1) for name in sets}, {"temperature": temperature} | {
+        name: calibration(logits[name], labels[name], temperature) for name in sets if name != "public_test"}
+
+
+def disagreements(names: list[str], labels, candidate, reference) -> list[dict]:
+    """The faces exactly one of the two models got right: name, label and both predictions."""
+    return [{"face": name, "label": EMOTIONS[label], "candidate": EMOTIONS[c], "reference": EMOTIONS[r]}
+            for name, label, c, r in zip(names, labels.tolist(), candidate.tolist(), reference.tolist())
+            if (c == label) != (r == label)]
 
 
 def by_emotion(candidate_correct, reference_correct, labels) -> dict:
@@ -113,15 +126,20 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"{args.data}: FER2013 is needed for PublicTest, PrivateTest and the int8 calibration faces")
     fer = data.load(args.data)
-    sets = face_sets(fer, EmotionRecognizer(args.against, threads=2))
+    sets, face_names = face_sets(fer, EmotionRecognizer(args.against, threads=2))
     with tempfile.TemporaryDirectory() as folder:
         paths = {"candidate": int8_model(args.candidate, fer, Path(folder)), "reference": onnx_path_for(args.against, int8=True)}
         results = {role: judged(path, sets) for role, path in paths.items()}
         digests = {role: hashlib.sha256(path.read_bytes()).hexdigest() for role, path in paths.items()}
-    correct = {role: result[0] for role, result in results.items()}
+    predicted = {role: result[0] for role, result in results.items()}
+    labels = {name: torch.as_tensor(labels).long() for name, (_images, labels) in sets.items()}
+    correct = {role: {name: predicted[role][name] == labels[name] for name in sets} for role in predicted}
     comparisons = {name: paired_comparison(correct["candidate"][name], correct["reference"][name])
-                   | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], torch.as_tensor(sets[name][1]))}
+                   | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], labels[name])}
                    for name in sets}
+    for name, names in face_names.items():
+        comparisons[name]["disagreements"] = disagreements(names, labels[name], predicted["candidate"][name],
+                                                           predicted["reference"][name])
     record = {"candidate": {"name": args.name, "int8_sha256": digests["candidate"], "macs": macs(args.candidate)},
               "reference": {"name": args.against, "int8_sha256": digests["reference"], "macs": macs(args.against)},
               "backend": "onnx-int8", "tta": "none", "sets": comparisons,

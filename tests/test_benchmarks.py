@@ -179,6 +179,13 @@ def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixtur
         assert result["candidate_correct"] - result["reference_correct"] == result["only_candidate"] - result["only_reference"]
         assert sum(e["faces"] for e in result["by_emotion"].values()) == result["faces"], name
     assert record["sets"]["real_photos_pipeline"]["by_emotion"]["happy"]["reference_correct"] > 0
+    for name in candidate_script.REAL_PHOTO_SETS:
+        result = record["sets"][name]
+        assert len(result["disagreements"]) == result["only_candidate"] + result["only_reference"]
+        for face in result["disagreements"]:
+            photo, index = face["face"].split(" #")
+            assert truth[photo][int(index)]["emotion"] == face["label"]
+            assert (face["candidate"] == face["label"]) != (face["reference"] == face["label"])
     for role in ("candidate", "reference"):
         assert set(record["calibration"][role]) == {"temperature", "private_test", *candidate_script.REAL_PHOTO_SETS}
     untrained_wins = record["sets"]["public_test"]["candidate_correct"] > record["sets"]["public_test"]["reference_correct"]
