@@ -35,16 +35,18 @@ def logits_of(recognizer: EmotionRecognizer, crops) -> torch.Tensor:
 
 
 def real_photo_faces(recognizer: EmotionRecognizer):
-    """The labelled real-photo faces, cropped at their hand-drawn boxes as predict(image, boxes=...) crops them."""
+    """The labelled real-photo faces, cropped at their hand-drawn boxes as predict(image, boxes=...) crops them, their
+    labels and their names ("photo.jpg #k": the k-th face of the photo's truth)."""
     truth = json.loads((REAL_PHOTOS / "truth.json").read_text())["photos"]
-    crops, labels = [], []
+    crops, labels, names = [], [], []
     for name, faces in truth.items():
-        labelled = [face for face in faces if "emotion" in face]
+        labelled = [(k, face) for k, face in enumerate(faces) if "emotion" in face]
         if labelled:
             bgr = cv2.imread(str(REAL_PHOTOS / "images" / name))
-            crops.append(recognizer.detect_and_crop(bgr, [as_box(face["box"]) for face in labelled])[1])
-            labels += [EMOTIONS.index(face["emotion"]) for face in labelled]
-    return np.concatenate(crops), torch.tensor(labels)
+            crops.append(recognizer.detect_and_crop(bgr, [as_box(face["box"]) for _k, face in labelled])[1])
+            labels += [EMOTIONS.index(face["emotion"]) for _k, face in labelled]
+            names += [f"{name} #{k}" for k, _face in labelled]
+    return np.concatenate(crops), torch.tensor(labels), names
 
 
 def calibration(logits, labels, temperature: float) -> dict:
@@ -60,7 +62,7 @@ def model_row(weights: str, fer) -> dict:
     val_logits = logits_of(recognizer, val_images)
     temperature = fit_temperature(val_logits, val_labels)
     test_images, test_labels = fer.split("test")
-    real_crops, real_labels = real_photo_faces(recognizer)
+    real_crops, real_labels, _names = real_photo_faces(recognizer)
     row = {"weights": weights, "backend": recognizer.backend.name, "temperature": temperature,
            "public_test": calibration(val_logits, torch.as_tensor(val_labels), temperature),
            "private_test": calibration(logits_of(recognizer, test_images), torch.as_tensor(test_labels), temperature),

@@ -5,9 +5,9 @@
 
 Both models run as they ship: int8 onnxruntime, no TTA. A .safetensors candidate (or an ensemble of them, given
 comma-separated, as one graph) is exported and quantised as `resdropnet ship` does it, in a temporary folder; an
-.int8.onnx file is taken as it is. The faces: PublicTest (which
-selects), PrivateTest (which reports), and the labelled faces of the real-photo benchmark cropped two ways, at their
-hand-drawn boxes and as the default pipeline finds them (CenterFace, aligned). For each set: the faces each model
+.int8.onnx file is taken as it is. The faces: PublicTest (which selects), PrivateTest (which reports), and the
+labelled faces of the real-photo benchmark cropped two ways, at their hand-drawn boxes and as the default pipeline
+finds them (CenterFace, aligned). For each set: the faces each model
 got right, the faces only one of them got right, and the exact McNemar p-value; and the calibration (ECE) before
 and after a temperature fit on PublicTest. The verdict is the rule for shipping a model: more PublicTest faces
 right, and no fewer real-photo faces right with either cropping.
@@ -58,14 +58,14 @@ def pipeline_faces(cropper: EmotionRecognizer) -> tuple[np.ndarray, np.ndarray, 
     return np.stack(crops), np.array(labels), names
 
 
-def face_sets(fer, cropper: EmotionRecognizer) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, list[str]]]:
-    """The faces and labels of every set, and the names of the real-photo faces (in real_photo_faces' order)."""
-    hand_crops, hand_labels = real_photo_faces(cropper)
-    hand_names = [f"{name} #{k}" for name, truth in load_truth().items() for k, face in enumerate(truth) if "emotion" in face]
-    *pipeline, pipeline_names = pipeline_faces(cropper)
+def face_sets(fer, cropper: EmotionRecognizer) -> tuple[dict[str, tuple[np.ndarray, torch.Tensor]], dict[str, list[str]]]:
+    """The faces and labels of every set, and the names of the real-photo faces."""
+    hand_crops, hand_labels, hand_names = real_photo_faces(cropper)
+    pipeline_crops, pipeline_labels, pipeline_names = pipeline_faces(cropper)
     sets = {"public_test": fer.split("val"), "private_test": fer.split("test"),
-            "real_photos_hand_boxes": (hand_crops, hand_labels.numpy()), "real_photos_pipeline": tuple(pipeline)}
-    return sets, {"real_photos_hand_boxes": hand_names, "real_photos_pipeline": pipeline_names}
+            "real_photos_hand_boxes": (hand_crops, hand_labels), "real_photos_pipeline": (pipeline_crops, pipeline_labels)}
+    return ({name: (images, torch.as_tensor(labels).long()) for name, (images, labels) in sets.items()},
+            {"real_photos_hand_boxes": hand_names, "real_photos_pipeline": pipeline_names})
 
 
 def int8_model(weights: str, fer, folder: Path) -> Path:
@@ -88,10 +88,9 @@ def judged(int8_path: Path, sets: dict) -> tuple[dict, dict]:
     """The emotion predicted for every face of every set, and the calibration before and after a PublicTest temperature."""
     recognizer = EmotionRecognizer(str(int8_path), threads=2)
     logits = {name: logits_of(recognizer, images) for name, (images, _labels) in sets.items()}
-    labels = {name: torch.as_tensor(labels).long() for name, (_images, labels) in sets.items()}
-    temperature = fit_temperature(logits["public_test"], labels["public_test"])
+    temperature = fit_temperature(logits["public_test"], sets["public_test"][1])
     return {name: logits[name].argmax(1) for name in sets}, {"temperature": temperature} | {
-        name: calibration(logits[name], labels[name], temperature) for name in sets if name != "public_test"}
+        name: calibration(logits[name], labels, temperature) for name, (_images, labels) in sets.items() if name != "public_test"}
 
 
 def disagreements(names: list[str], labels, candidate, reference) -> list[dict]:
@@ -132,7 +131,7 @@ def main() -> None:
         results = {role: judged(path, sets) for role, path in paths.items()}
         digests = {role: hashlib.sha256(path.read_bytes()).hexdigest() for role, path in paths.items()}
     predicted = {role: result[0] for role, result in results.items()}
-    labels = {name: torch.as_tensor(labels).long() for name, (_images, labels) in sets.items()}
+    labels = {name: labels for name, (_images, labels) in sets.items()}
     correct = {role: {name: predicted[role][name] == labels[name] for name in sets} for role in predicted}
     comparisons = {name: paired_comparison(correct["candidate"][name], correct["reference"][name])
                    | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], labels[name])}

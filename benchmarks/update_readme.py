@@ -423,11 +423,11 @@ def candidate_checks_table() -> str | None:
 
     lines = ["| candidate | against | MMACs | PublicTest | PrivateTest | real photos, hand-drawn boxes | real photos, default "
              "pipeline | real-photo ECE scaled | improvement |", "|---|---|---|---|---|---|---|---|---|"]
+    losses = {"real_photos_hand_boxes": "fewer real-photo faces at hand-drawn boxes",
+              "real_photos_pipeline": "fewer real-photo faces through the pipeline"}
     for r in sorted(records, key=lambda r: (r["reference"]["name"], r["candidate"]["name"])):
         sets, ece = r["sets"], {role: r["calibration"][role]["real_photos_hand_boxes"]["ece_scaled"] for role in r["calibration"]}
         verdict = r["verdict"]
-        losses = {"real_photos_hand_boxes": "fewer real-photo faces at hand-drawn boxes",
-                  "real_photos_pipeline": "fewer real-photo faces through the pipeline"}
         why = "yes" if verdict["improvement"] else ("no: " + "; ".join(
             (["not more PublicTest faces"] if not verdict["gains_on_public_test"] else [])
             + [losses[name] for name in verdict["loses_on_real_photos"]]))
@@ -439,8 +439,7 @@ def candidate_checks_table() -> str | None:
             "Faces right, candidate / shipped model, both as int8 onnxruntime without TTA; in brackets the faces only the "
             "candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
             "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping, whatever the "
-            "cost. ECE after a "
-            "temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
+            "cost. ECE after a temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
             "`benchmarks/results/candidates/`.")
     return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
