@@ -2,11 +2,13 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from resdropnet.models import (PLACEMENTS, ResDropNet, ResDropNetConfig, count_parameters, create_model, list_models,
-                               model_config)
-from resdropnet.models.resdropnet import DropPath, UniformDropout
+from resdropnet.models import (PLACEMENTS, ResDropNet, ResDropNetConfig, count_macs, count_parameters, create_model,
+                               list_models, model_config, reparameterize)
+from resdropnet.models.resdropnet import DropPath, RepConvBN, UniformDropout
 from resdropnet.weights import load_model, save_model
 
 TINY = dict(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1))
@@ -134,3 +136,60 @@ def test_ensemble_averages_the_members_probabilities():
     with torch.no_grad():
         expected = (a(faces).softmax(1) + b(faces).softmax(1)) / 2
         torch.testing.assert_close(Ensemble([a, b])(faces).softmax(1), expected)
+
+
+def scrambled_batchnorms(model):
+    """Gives every BatchNorm non-trivial statistics and affine terms, as training would."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                for tensor, low, high in ((m.running_mean, -0.2, 0.2), (m.running_var, 0.3, 2.0),
+                                          (m.weight, 0.5, 1.5), (m.bias, -0.2, 0.2)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    return model.eval()
+
+
+@settings(max_examples=25, deadline=None)
+@given(widths=st.lists(st.integers(2, 12), min_size=1, max_size=3), block=st.sampled_from(["basic", "bottleneck"]),
+       size=st.integers(9, 33), batch=st.integers(1, 3))
+def test_reparameterizing_folds_the_branches_without_changing_the_outputs(widths, block, size, batch):
+    widths = [4 * w for w in widths]  # bottlenecks divide widths by 4
+    model = scrambled_batchnorms(ResDropNet(ResDropNetConfig(widths=tuple(widths), blocks=(1,) * len(widths),
+                                                             block=block, reparam=True)))
+    x = torch.rand(batch, 1, size, size)
+    with torch.no_grad():
+        trained = model(x)
+        folded = reparameterize(model)(x)
+    assert not any(isinstance(m, RepConvBN) and m.fused is None for m in model.modules())
+    assert torch.allclose(trained, folded, atol=1e-4, rtol=1e-4)
+
+
+def test_a_reparam_model_loads_folded_at_the_plain_cost_and_unfolded_for_training(tmp_path):
+    model = scrambled_batchnorms(create_model("resdropnet_xs_rep"))
+    path = save_model(model, tmp_path / "rep.safetensors")
+    x = torch.rand(5, 1, 48, 48)
+    with torch.no_grad():
+        expected = model(x)
+        served = load_model(path)
+        assert torch.allclose(served(x), expected, atol=1e-4, rtol=1e-4)
+    plain = create_model("resdropnet_xs")
+    assert count_macs(served) == count_macs(plain) < count_macs(model)
+    assert [m.weight.shape for m in served.modules() if isinstance(m, nn.Conv2d)] == \
+        [m.weight.shape for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    assert load_model(path, for_inference=False).state_dict().keys() == model.state_dict().keys()
+
+
+def test_a_reparam_model_exports_to_the_plain_networks_graph(tmp_path):
+    import onnx
+
+    from resdropnet.export import export_onnx
+
+    paths = {}
+    for name in ("resdropnet_xs_rep", "resdropnet_xs"):
+        weights = save_model(scrambled_batchnorms(create_model(name)), tmp_path / f"{name}.safetensors")
+        result = export_onnx(weights, tmp_path / f"{name}.onnx")
+        assert result["max_abs_difference"] < 1e-4
+        paths[name] = tmp_path / f"{name}.onnx"
+    op_types = {name: [node.op_type for node in onnx.load(str(path)).graph.node] for name, path in paths.items()}
+    assert op_types["resdropnet_xs_rep"] == op_types["resdropnet_xs"]

@@ -156,12 +156,15 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else f"{text[:37]}..."
 
 
-def load_model(weights: str | Path = "default"):
-    """A ResDropNet in eval mode from a safetensors file or a shipped model's name; the file is checked first."""
+def load_model(weights: str | Path = "default", for_inference: bool = True):
+    """A ResDropNet in eval mode from a safetensors file or a shipped model's name; the file is checked first.
+
+    for_inference folds training-only branches (config `reparam`) away; False keeps the layers as trained.
+    """
     import torch
     from safetensors.torch import load_file
 
-    from resdropnet.models import ResDropNet
+    from resdropnet.models import ResDropNet, reparameterize
 
     path = resolve_weights(weights)
     config = model_config_from(read_metadata(path)["config"], path)
@@ -174,7 +177,8 @@ def load_model(weights: str | Path = "default"):
     bad = next((name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()), None)
     if bad is not None:
         raise WeightsError(f"{path}: tensor {bad!r} holds NaN or infinite values")
-    return model.eval()
+    model.eval()
+    return reparameterize(model) if for_inference else model
 
 
 

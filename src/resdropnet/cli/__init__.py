@@ -20,7 +20,7 @@ EVALUATION_TTAS = ("none", "flip", "tencrop", "flip+tencrop")
 
 
 def cmd_models(args) -> int:
-    from resdropnet.models import DESCRIPTIONS, count_macs, count_parameters, create_model, list_models
+    from resdropnet.models import DESCRIPTIONS, count_macs, count_parameters, create_model, list_models, reparameterize
 
     rows = []
     for name in list_models():
@@ -29,7 +29,7 @@ def cmd_models(args) -> int:
         rows.append({
             "name": name,
             "params": count_parameters(model),
-            "mflops": 2 * count_macs(model, args.image_size) / 1e6,
+            "mflops": 2 * count_macs(reparameterize(model), args.image_size) / 1e6,  # the inference graph's
             "widths": list(cfg.widths),
             "blocks": list(cfg.blocks),
             "dropout": "none" if cfg.drop_placement == "none" else f"{cfg.drop_placement} {cfg.drop_mode} {cfg.drop_rate}",
@@ -39,9 +39,9 @@ def cmd_models(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<22} {'params':>11} {'MFLOPs':>9}  {'widths':<20} {'blocks':<13} {'block dropout':<18} description")
+    print(f"{'model':<26} {'params':>11} {'MFLOPs':>9}  {'widths':<20} {'blocks':<13} {'block dropout':<18} description")
     for r in rows:
-        print(f"{r['name']:<22} {r['params']:>11,} {r['mflops']:>9.1f}  {str(r['widths']):<20} {str(r['blocks']):<13} "
+        print(f"{r['name']:<26} {r['params']:>11,} {r['mflops']:>9.1f}  {str(r['widths']):<20} {str(r['blocks']):<13} "
               f"{r['dropout']:<18} {r['description']}")
     print(f"\nMFLOPs: 2 x multiply-accumulates of one {args.image_size}x{args.image_size} image.")
     return 0

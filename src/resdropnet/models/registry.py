@@ -27,6 +27,11 @@ register(
     "extra small: the distilled model for fast inference",
 )
 register(
+    "resdropnet_xs_rep",
+    ResDropNetConfig(widths=(24, 48, 96, 192), blocks=(1, 1, 1, 1), drop_rate=0.1, reparam=True),
+    "resdropnet_xs trained with a 1x1 branch beside each 3x3 convolution, folded away for inference",
+)
+register(
     "resdropnet_s",
     ResDropNetConfig(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
     "small, CPU-friendly: `default`'s model and the fast recipe's",

@@ -8,6 +8,10 @@ Both feed a following BatchNorm, which sees a different variance in training and
 inference (Li et al., CVPR 2019). To avoid that shift, use drop_mode="uout" (uniform
 multiplicative noise whose variance is tiny, the paper's remedy), or keep blocks at
 `none` and use head_dropout, which sits after the last BatchNorm.
+
+reparam=True trains every 3x3 convolution beside a 1x1 one (RepVGG-style, Ding et al., CVPR 2021);
+`reparameterize` folds each pair and its BatchNorms into one 3x3 convolution for inference, so the
+inference graph and its cost are those of the plain network.
 """
 
 from collections import OrderedDict
@@ -32,6 +36,7 @@ class ResDropNetConfig:
     drop_mode: str = "element"
     head_dropout: float = 0.0
     drop_path: float = 0.0  # stochastic depth, the comparison option
+    reparam: bool = False  # a 1x1 branch beside every 3x3 convolution in training, folded away for inference
     num_classes: int = 7
     in_channels: int = 1
 
@@ -97,6 +102,55 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Sequent
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch))
 
 
+def folded_conv_bn(conv_bn_pair: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel and bias of one convolution that computes conv followed by BatchNorm in eval mode."""
+    conv, bn = conv_bn_pair
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return conv.weight * scale[:, None, None, None], bn.bias - bn.running_mean * scale
+
+
+class RepConvBN(nn.Module):
+    """A 3x3 conv-BN and a 1x1 conv-BN summed; `reparameterize` merges them into one 3x3 convolution."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
+        super().__init__()
+        self.conv3 = conv_bn(in_ch, out_ch, 3, stride)
+        self.conv1 = conv_bn(in_ch, out_ch, 1, stride)
+        self.fused: nn.Conv2d | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused is not None:
+            return self.fused(x)
+        return self.conv3(x) + self.conv1(x)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Replaces both branches by the single 3x3 convolution they equal in eval mode (in place)."""
+        if self.fused is not None:
+            return
+        kernel3, bias3 = folded_conv_bn(self.conv3)
+        kernel1, bias1 = folded_conv_bn(self.conv1)
+        conv = self.conv3[0]
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, 3, conv.stride, 1, bias=True)
+        # A 1x1 kernel at the centre of a 3x3 one with padding 1 reads the same pixel at every stride.
+        fused.weight.copy_(kernel3 + nn.functional.pad(kernel1, (1, 1, 1, 1)))
+        fused.bias.copy_(bias3 + bias1)
+        self.fused = fused.to(conv.weight.device)
+        del self.conv3, self.conv1
+
+
+def conv3x3_bn(in_ch: int, out_ch: int, stride: int, config: ResDropNetConfig) -> nn.Module:
+    return RepConvBN(in_ch, out_ch, stride) if config.reparam else conv_bn(in_ch, out_ch, 3, stride)
+
+
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Folds every RepConvBN of model into one convolution (in place; inference only) and returns model."""
+    for module in model.modules():
+        if isinstance(module, RepConvBN):
+            module.reparameterize()
+    return model
+
+
 class ResidualBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, config: ResDropNetConfig, drop_path: float):
         super().__init__()
@@ -104,12 +158,12 @@ class ResidualBlock(nn.Module):
         post_rate = config.drop_rate if config.drop_placement == "post" else 0.0
         # Named layers keep state_dict keys the same for every placement (dropout has no weights).
         if config.block == "basic":
-            layers = {"conv1": conv_bn(in_ch, out_ch, 3, stride), "relu1": nn.ReLU(inplace=True),
-                      "dropout": make_dropout(config.drop_mode, mid_rate), "conv2": conv_bn(out_ch, out_ch, 3)}
+            layers = {"conv1": conv3x3_bn(in_ch, out_ch, stride, config), "relu1": nn.ReLU(inplace=True),
+                      "dropout": make_dropout(config.drop_mode, mid_rate), "conv2": conv3x3_bn(out_ch, out_ch, 1, config)}
         else:
             inner = out_ch // 4
             layers = {"conv1": conv_bn(in_ch, inner, 1), "relu1": nn.ReLU(inplace=True),
-                      "conv2": conv_bn(inner, inner, 3, stride), "relu2": nn.ReLU(inplace=True),
+                      "conv2": conv3x3_bn(inner, inner, stride, config), "relu2": nn.ReLU(inplace=True),
                       "dropout": make_dropout(config.drop_mode, mid_rate), "conv3": conv_bn(inner, out_ch, 1)}
         self.branch = nn.Sequential(OrderedDict(layers))
         self.shortcut = nn.Identity() if stride == 1 and in_ch == out_ch else conv_bn(in_ch, out_ch, 1, stride)
@@ -126,7 +180,7 @@ class ResDropNet(nn.Module):
     def __init__(self, config: ResDropNetConfig = ResDropNetConfig()):
         super().__init__()
         self.config = config
-        self.stem = nn.Sequential(conv_bn(config.in_channels, config.widths[0], 3), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(conv3x3_bn(config.in_channels, config.widths[0], 1, config), nn.ReLU(inplace=True))
         total_blocks = sum(config.blocks)
         blocks, in_ch, index = [], config.widths[0], 0
         for stage, (width, count) in enumerate(zip(config.widths, config.blocks)):

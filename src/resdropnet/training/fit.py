@@ -122,7 +122,7 @@ def load_initial_weights(model, weights: str) -> None:
     from resdropnet.weights import WeightsError, load_model
 
     try:
-        model.load_state_dict(load_model(weights).state_dict())
+        model.load_state_dict(load_model(weights, for_inference=False).state_dict())
     except RuntimeError as error:
         raise WeightsError(f"{weights}: --init weights do not fit the run's model ({error})") from None
 
