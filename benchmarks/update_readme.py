@@ -301,12 +301,15 @@ def fast_recipe() -> tuple[dict, str, str]:
     return yaml_recipe("fast")
 
 
-def screen_runs(label: str) -> list[tuple[Path, dict]]:
-    """(screen folder, record) of every screened run of the variant label, screen by screen, by seed."""
+def screen_runs(label: str, model_family: str = "") -> list[tuple[Path, dict]]:
+    """(screen folder, record) of every screened run of the variant label, screen by screen, by seed; with
+    model_family, also the runs of that family's other registered models (e.g. resdropnet_xs_rep)."""
     runs = []
     for records in sorted((RESULTS / "screens").glob("*/")):
-        found = load_records(records).get(label, {})
-        runs += [(records, found[seed]) for seed in sorted(found)]
+        for found_label, found in load_records(records).items():
+            model = next(iter(found.values()))["model"]
+            if found_label == label or (model_family and model.startswith(f"{model_family}_")):
+                runs += [(records, found[seed]) for seed in sorted(found)]
     return runs
 
 
@@ -332,12 +335,19 @@ def on_a_gpu(record: dict) -> bool:
     return bool(record["machine"].get("gpus"))
 
 
-def within_two_hours_on_the_cpu(record: dict) -> str:
-    """The fast recipe's target, judged only for runs on the 2-core CPU it is set for."""
-    if on_a_gpu(record) or record["machine"].get("cores") != 2:
+TIME_TO_70_MINUTES = 60
+
+
+def within_an_hour_on_the_cpu(record: dict) -> str:
+    """The fast recipe's target (70% PrivateTest, any TTA, within 60 min of training), judged only for runs on the
+    2-core CPU it is set for."""
+    machine = record["machine"]
+    if on_a_gpu(record) or machine.get("cores") != 2:
         return "not judged: not the 2-core CPU"
+    if machine.get("torch_threads", 2) < 2:
+        return "not judged: trained on 1 of its 2 cores"
     minutes = record["train_wall_seconds"] / 60
-    return "yes" if max(record["private_test_accuracy"].values()) >= 0.70 and minutes <= 120 else "no"
+    return "yes" if max(record["private_test_accuracy"].values()) >= 0.70 and minutes <= TIME_TO_70_MINUTES else "no"
 
 
 def fast_recipe_table() -> str | None:
@@ -345,19 +355,19 @@ def fast_recipe_table() -> str | None:
     if not found:
         return None
     runs = [record for _folder, record in found]
-    lines = ["| seed | epochs | training wall-clock | trained on | PublicTest | PrivateTest | PrivateTest flip | 70% within 2 h |",
+    lines = ["| seed | epochs | training wall-clock | trained on | PublicTest | PrivateTest | PrivateTest flip | 70% within 60 min |",
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         private, minutes = r["private_test_accuracy"], r["train_wall_seconds"] / 60
         lines.append(f"| {r['config']['seed']} | {r['epochs']} | {minutes:.0f} min | {trained_on(r)} | "
                      f"{r['public_test_accuracy']['none']:.2%} | {private['none']:.2%} | {private['flip']:.2%} | "
-                     f"{within_two_hours_on_the_cpu(r)} |")
+                     f"{within_an_hour_on_the_cpu(r)} |")
     flips = [r["private_test_accuracy"]["flip"] for r in runs]
     seeds = ", ".join(str(r["config"]["seed"]) for r in runs)
     folders = ", ".join(sorted({f"`{folder.relative_to(RESULTS.parents[1])}/`" for folder, _record in found}))
     note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per run, each from the `benchmark.json` its run wrote, "
             f"kept in {folders} (runs of this YAML as it stands, found by their recipe). "
-            f"PrivateTest flip over the {len(runs)} runs (seeds {seeds}): {percent(summarise(flips))}%. The 2 h target is judged only "
+            f"PrivateTest flip over the {len(runs)} runs (seeds {seeds}): {percent(summarise(flips))}%. The 60 min target is judged only "
             "for runs on the 2-core CPU; a GPU row measures the recipe's accuracy, not its time there.")
     return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."
 
@@ -372,16 +382,17 @@ def fast_recipe_screens_table() -> str | None:
     same kind of machine: PublicTest flip decides (a change is kept only if it rises for every seed)."""
     fast_settings = recipe(fast_recipe()[0])
     baselines = {(r["config"]["seed"], on_a_gpu(r)): r for _folder, r in reversed(fast_recipe_runs())}
-    lines = ["| screen | change | seed | trained on | PublicTest none/flip | the YAML's PublicTest flip | PrivateTest none/flip |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| screen | change | seed | trained on | training min | PublicTest none/flip | the YAML's PublicTest flip "
+             "| PrivateTest none/flip | 70% within 60 min |", "|---|---|---|---|---|---|---|---|---|"]
     for folder, r in fast_model_runs():
         if folder.parent != RESULTS / "screens" or not (change := changes_from(r["config"], fast_settings)):
             continue
         public, private, seed = r["public_test_accuracy"], r["private_test_accuracy"], r["config"]["seed"]
         baseline = baselines.get((seed, on_a_gpu(r)))
         versus = f"{baseline['public_test_accuracy']['flip']:.2%}" if baseline else "no run"
-        lines.append(f"| `{folder.name}` | {change} | {seed} | {trained_on(r)} | "
-                     f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} |")
+        lines.append(f"| `{folder.name}` | {change} | {seed} | {trained_on(r)} | {r['train_wall_seconds'] / 60:.0f} | "
+                     f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} | "
+                     f"{within_an_hour_on_the_cpu(r)} |")
     if len(lines) == 2:
         return None
     return "\n".join(lines) + ("\n\nOne row per run, from the `benchmark.json` it wrote, kept in `benchmarks/results/screens/`; "
@@ -396,14 +407,14 @@ def fast_model_screens_table() -> str | None:
     shipped_public = shipped["val"]["none"]["accuracy"]
     lines = ["| screen | change | seed | trained on | training min | PublicTest none/flip | shipped `fast`'s PublicTest "
              "| PrivateTest none/flip |", "|---|---|---|---|---|---|---|---|"]
-    for folder, r in screen_runs(label):
+    for folder, r in screen_runs(label, settings["model"]):
         public, private = r["public_test_accuracy"], r["private_test_accuracy"]
         lines.append(f"| `{folder.name}` | {changes_from(r['config'], recipe(settings)) or 'none: the YAML as it stands'} | {r['config']['seed']} | "
                      f"{trained_on(r)} | {r['train_wall_seconds'] / 60:.0f} | {public['none']:.2%} / {public['flip']:.2%} | "
                      f"{shipped_public:.2%} | {private['none']:.2%} / {private['flip']:.2%} |")
     if len(lines) == 2:
         return None
-    return "\n".join(lines) + ("\n\nOne row per run of resdropnet_xs distilled from `default`, from the `benchmark.json` "
+    return "\n".join(lines) + ("\n\nOne row per run of resdropnet_xs (or a variant of it) distilled from `default`, from the `benchmark.json` "
                                "it wrote, kept in `benchmarks/results/screens/`. Training minutes are the run's wall-clock, which on a "
                                "shared machine includes other work and pauses: a record, not a timing.")
 

@@ -88,22 +88,23 @@ def test_the_ablation_tables_command_names_the_rates_and_seeds_it_holds(update_r
     assert "| resdropnet_s post 0.3 |" in table
 
 
-def test_the_two_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
+def test_the_one_hour_target_is_judged_only_on_the_two_core_cpu(update_readme):
     import json
 
     # The 24-epoch recipe's seed 0 on the 2-core bf16 CPU: 69.91% flip in 94 min.
     cpu = json.loads((update_readme.ABLATION_RUNS / "resdropnet_s_mid_0.1" / "seed0.json").read_text())
-    assert update_readme.within_two_hours_on_the_cpu(cpu) == "no"
+    assert update_readme.within_an_hour_on_the_cpu(cpu) == "no"
     h200 = update_readme.RESULTS / "screens" / "fast28" / "resdropnet_s_mid_0.1" / "seed0.json"
     gpu = json.loads(h200.read_text())
-    assert gpu["machine"]["gpus"] and update_readme.within_two_hours_on_the_cpu(gpu).startswith("not judged")
-    fast_enough = {**cpu, "private_test_accuracy": {"none": 0.69, "flip": 0.7001}}
-    assert update_readme.within_two_hours_on_the_cpu(fast_enough) == "yes"
-    too_slow = {**fast_enough, "train_wall_seconds": 121 * 60}
-    assert update_readme.within_two_hours_on_the_cpu(too_slow) == "no"
-    # The 28-epoch recipe's seed 0 on a 2-core bf16 CPU (2026-11-26): 70.30% flip in 61 min.
+    assert gpu["machine"]["gpus"] and update_readme.within_an_hour_on_the_cpu(gpu).startswith("not judged")
+    fast_enough = {**cpu, "private_test_accuracy": {"none": 0.69, "flip": 0.7001}, "train_wall_seconds": 55 * 60}
+    assert update_readme.within_an_hour_on_the_cpu(fast_enough) == "yes"
+    assert update_readme.within_an_hour_on_the_cpu({**fast_enough, "train_wall_seconds": 60 * 60}) == "yes"
+    too_slow = {**fast_enough, "train_wall_seconds": 61 * 60}
+    assert update_readme.within_an_hour_on_the_cpu(too_slow) == "no"
+    # The 28-epoch recipe's seed 0 on a 2-core bf16 CPU (2026-11-26): 70.30% flip, but in 60.9 min.
     measured = json.loads((update_readme.FAST_RECIPE_CPU_RUNS / "resdropnet_s_mid_0.1" / "seed0.json").read_text())
-    assert measured["config"]["epochs"] == 28 and update_readme.within_two_hours_on_the_cpu(measured) == "yes"
+    assert measured["config"]["epochs"] == 28 and update_readme.within_an_hour_on_the_cpu(measured) == "no"
 
 
 @pytest.fixture(scope="module")
