@@ -178,6 +178,8 @@ def test_a_reparam_model_loads_folded_at_the_plain_cost_and_unfolded_for_trainin
     assert [m.weight.shape for m in served.modules() if isinstance(m, nn.Conv2d)] == \
         [m.weight.shape for m in plain.modules() if isinstance(m, nn.Conv2d)]
     assert load_model(path, for_inference=False).state_dict().keys() == model.state_dict().keys()
+    with pytest.raises(ValueError, match="folded for inference"):
+        save_model(served, tmp_path / "folded.safetensors")
 
 
 def test_a_reparam_model_exports_to_the_plain_networks_graph(tmp_path):

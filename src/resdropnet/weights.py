@@ -57,6 +57,11 @@ def save_model(model, path: str | Path, metadata: dict | None = None) -> Path:
     """Writes the model's tensors and its config (plus any metadata) to one safetensors file."""
     from safetensors.torch import save_file
 
+    from resdropnet.models.resdropnet import RepConvBN
+
+    if any(isinstance(m, RepConvBN) and m.fused is not None for m in model.modules()):
+        raise ValueError("this model is folded for inference and its config asks for the trained layers: save the "
+                         "model as trained (load_model(..., for_inference=False))")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"config": json.dumps(model.config.to_dict()), **{k: json.dumps(v) for k, v in (metadata or {}).items()}}

@@ -135,7 +135,7 @@ class RepConvBN(nn.Module):
         # A 1x1 kernel at the centre of a 3x3 one with padding 1 reads the same pixel at every stride.
         fused.weight.copy_(kernel3 + nn.functional.pad(kernel1, (1, 1, 1, 1)))
         fused.bias.copy_(bias3 + bias1)
-        self.fused = fused.to(conv.weight.device)
+        self.fused = fused.to(conv.weight.device, conv.weight.dtype)
         del self.conv3, self.conv1
 
 
