@@ -69,9 +69,12 @@ def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
     segments = [{"machine": "AMD EPYC (AVX2)"}, {"machine": "NVIDIA H100 80GB HBM3"}, {"machine": "NVIDIA H100 80GB HBM3"},
                 {"machine": "AMD EPYC (AVX2)"}]
     assert training_machine({"segments": segments}) == "AMD EPYC (AVX2) then NVIDIA H100 80GB HBM3 then AMD EPYC (AVX2)"
-    # A run from before segments: this machine, with its CPU capability.
+    # A run from before segments: this machine, with its CPU capability and generation (two "AMD EPYC" differ).
     assert training_machine({"train_wall_seconds": 1.0}) == machine_description()
-    assert machine_description().endswith(f"({torch.backends.cpu.get_cpu_capability()})")
+    assert f"({torch.backends.cpu.get_cpu_capability()}" in machine_description()
+    assert machine_description({"cpu": "AMD EPYC", "cores": 2, "cpu_capability": "AVX512",
+                                "cpu_generation": "family 26 model 2"}) == "2 cores of AMD EPYC (AVX512, family 26 model 2)"
+    assert machine_description({"cpu": "AMD EPYC", "cores": 2}) == "2 cores of AMD EPYC"  # a record from before both
 
 
 def test_a_model_card_names_teacher_runs_by_their_names_not_the_folders_they_lay_in():
@@ -165,7 +168,7 @@ def test_resume_after_a_stop_or_a_sigkill_gives_the_same_weights_as_a_straight_r
     # The wall-clock goes on across the resume, one segment (machine, precision, epochs) per start.
     assert [s["epochs"] for s in split["timing"]["segments"]] == [1, 1]
     assert split["timing"]["train_wall_seconds"] == pytest.approx(sum(s["seconds"] for s in split["timing"]["segments"]))
-    assert f"({torch.backends.cpu.get_cpu_capability()})" in split["timing"]["segments"][0]["machine"]
+    assert f"({torch.backends.cpu.get_cpu_capability()}" in split["timing"]["segments"][0]["machine"]
     from resdropnet.evaluation.plots import read_epoch_metrics
 
     assert [e for e, _ in read_epoch_metrics(tmp_path / "split" / "logs")["val_acc"]] == [0, 1]

@@ -4,17 +4,31 @@ import os
 import platform
 
 
-def cpu_model() -> str:
+def cpuinfo_field(name: str) -> str | None:
+    """The first value of a /proc/cpuinfo field ("model name", "cpu family"); None where there is none."""
     try:
         with open("/proc/cpuinfo") as handle:
-            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
-                        platform.processor())
+            return next((line.split(":", 1)[1].strip() for line in handle if line.split(":", 1)[0].strip() == name),
+                        None)
     except OSError:
-        return platform.processor() or "unknown CPU"
+        return None
+
+
+def cpu_model() -> str:
+    return cpuinfo_field("model name") or platform.processor() or "unknown CPU"
+
+
+def cpu_generation() -> str | None:
+    """'family F model M' of the CPU: two machines both named "AMD EPYC" can be generations apart (2x in training
+    speed), and the model name alone does not tell them apart."""
+    family, model = cpuinfo_field("cpu family"), cpuinfo_field("model")
+    return f"family {family} model {model}" if family and model else None
 
 
 def machine_info() -> dict:
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()}
+    if generation := cpu_generation():
+        info["cpu_generation"] = generation
     try:
         import torch
     except ImportError:
@@ -41,8 +55,10 @@ def bf16_where_native(device_type: str) -> bool:
 
 
 def cpu_label(info: dict) -> str:
-    """The CPU of a machine_info() dict, with its vector capability where recorded (since 2026-11-25)."""
-    return f"{info['cpu']} ({info['cpu_capability']})" if info.get("cpu_capability") else info["cpu"]
+    """The CPU of a machine_info() dict, with its vector capability (recorded since 2026-11-25) and its family and
+    model (since 2026-12-05) where recorded."""
+    details = [info[key] for key in ("cpu_capability", "cpu_generation") if info.get(key)]
+    return f"{info['cpu']} ({', '.join(details)})" if details else info["cpu"]
 
 
 def machine_description(info: dict | None = None) -> str:
