@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 ABLATION_RUNS = RESULTS / "ablation_runs"
 ABLATION_FIGURE = RESULTS / "ablation.png"
-FAST_RECIPE_CPU_RUNS = RESULTS / "fast_recipe_cpu"  # runs of configs/fast.yaml on the 2-core CPU it is set for
 
 
 def load(name: str) -> dict | None:
@@ -314,25 +313,28 @@ def screen_runs(label: str, model_family: str = "") -> list[tuple[Path, dict]]:
 
 
 def fast_model_runs() -> list[tuple[Path, dict]]:
-    """(records folder, record) of every kept run of configs/fast.yaml's model and dropout, whatever its recipe: its
-    runs on the 2-core CPU, the ablation's runs of that variant, and screens (device/plan_runs.py), folder by folder."""
+    """(records folder, record) of every kept run of configs/fast.yaml's model and dropout, whatever its recipe: the
+    ablation's runs of that variant, then the screens (runs of the YAML itself among them), folder by folder."""
     _fast, label, _wanted = fast_recipe()
-    runs = []
-    for records in [FAST_RECIPE_CPU_RUNS, ABLATION_RUNS]:
-        found = load_records(records).get(label, {})
-        runs += [(records, found[seed]) for seed in sorted(found)]
-    return runs + screen_runs(label)
+    found = load_records(ABLATION_RUNS).get(label, {})
+    return [(ABLATION_RUNS, found[seed]) for seed in sorted(found)] + screen_runs(label)
 
 
 def fast_recipe_runs() -> list[tuple[Path, dict]]:
     """(records folder, record) of every kept run of configs/fast.yaml as it stands, by seed."""
     _fast, _label, wanted = fast_recipe()
     runs = [(folder, r) for folder, r in fast_model_runs() if recipe_key(r["config"]) == wanted]
-    return sorted(runs, key=lambda run: run[1]["config"]["seed"])  # stable: a seed's CPU run comes first
+    return sorted(runs, key=lambda run: run[1]["config"]["seed"])
 
 
 def on_a_gpu(record: dict) -> bool:
     return bool(record["machine"].get("gpus"))
+
+
+def machine_kind(record: dict) -> str | None:
+    """What a run's speed depends on: a GPU, or the CPU's family and model (None for a CPU run from before
+    2026-12-05, which did not record them). Runs on a clock compare only on the same kind."""
+    return "gpu" if on_a_gpu(record) else record["machine"].get("cpu_generation")
 
 
 TIME_TO_70_MINUTES = 60
@@ -374,21 +376,25 @@ def fast_recipe_table() -> str | None:
 
 def changes_from(config: dict, reference_recipe: dict) -> str:
     """The recipe settings a run's config changed from reference_recipe, e.g. 'augment 0.75' or 'epochs 32'."""
-    return ", ".join(f"{k} {v}" for k, v in sorted(recipe(config).items()) if reference_recipe.get(k) != v)
+    def shown(key, value):
+        return "none" if value == "" or (key == "time_budget" and not value) else value
+
+    return ", ".join(f"{k} {shown(k, v)}" for k, v in sorted(recipe(config).items()) if reference_recipe.get(k) != v)
 
 
 def fast_recipe_screens_table() -> str | None:
     """Each screened change of configs/fast.yaml, run by run, beside the YAML's own run of the same seed on the
-    same kind of machine: PublicTest flip decides (a change is kept only if it rises for every seed)."""
+    same kind of machine (a GPU, or the same CPU family and model): PublicTest flip decides (a change is kept only if
+    it rises for every seed)."""
     fast_settings = recipe(fast_recipe()[0])
-    baselines = {(r["config"]["seed"], on_a_gpu(r)): r for _folder, r in reversed(fast_recipe_runs())}
+    baselines = {(r["config"]["seed"], machine_kind(r)): r for _folder, r in reversed(fast_recipe_runs())}
     lines = ["| screen | change | seed | trained on | training min | PublicTest none/flip | the YAML's PublicTest flip "
              "| PrivateTest none/flip | 70% within 60 min |", "|---|---|---|---|---|---|---|---|---|"]
     for folder, r in fast_model_runs():
         if folder.parent != RESULTS / "screens" or not (change := changes_from(r["config"], fast_settings)):
             continue
         public, private, seed = r["public_test_accuracy"], r["private_test_accuracy"], r["config"]["seed"]
-        baseline = baselines.get((seed, on_a_gpu(r)))
+        baseline = baselines.get((seed, machine_kind(r)))
         versus = f"{baseline['public_test_accuracy']['flip']:.2%}" if baseline else "no run"
         lines.append(f"| `{folder.name}` | {change} | {seed} | {trained_on(r)} | {r['train_wall_seconds'] / 60:.0f} | "
                      f"{public['none']:.2%} / {public['flip']:.2%} | {versus} | {private['none']:.2%} / {private['flip']:.2%} | "
@@ -396,7 +402,8 @@ def fast_recipe_screens_table() -> str | None:
     if len(lines) == 2:
         return None
     return "\n".join(lines) + ("\n\nOne row per run, from the `benchmark.json` it wrote, kept in `benchmarks/results/screens/`; "
-                               "the YAML's run of the same seed on the same kind of machine (CPU or GPU) is in the table above.")
+                               "the YAML's run of the same seed on the same kind of machine (a GPU, or a CPU of the same family and model, "
+                               "recorded since 2026-12-05) is in the table above.")
 
 
 def fast_model_screens_table() -> str | None:
@@ -502,9 +509,7 @@ def ablation_results_table() -> str | None:
     placements = ",".join(dict.fromkeys(placement for _model, placement, *_rate in labels))
     rates = ",".join(sorted({rate for *_model, rate in (label for label in labels if len(label) == 3)}, key=float))
     seeds = ",".join(map(str, sorted({seed for summary in results.values() for seed in summary["seeds"]})))
-    # The records' own epochs: configs/fast.yaml may since have taken a screened change (24 -> 28 epochs).
-    epochs = ",".join(sorted({str(r["config"]["epochs"]) for runs in records.values() for r in runs.values()}))
-    command = (f"resdropnet ablate --config configs/fast.yaml --epochs {epochs} --placements {placements} --rates {rates} --seeds {seeds} "
+    command = (f"resdropnet ablate --config configs/ablation.yaml --placements {placements} --rates {rates} --seeds {seeds} "
                "--records benchmarks/results/ablation_runs")
     return ablation_table(results) + f"\n\n`{command}`; one record per run in `benchmarks/results/ablation_runs/`."
 
