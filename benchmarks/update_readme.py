@@ -370,7 +370,9 @@ def fast_recipe_table() -> str | None:
     note = (f"\n\n`configs/fast.yaml` ({runs[0]['model']}), one row per run, each from the `benchmark.json` its run wrote, "
             f"kept in {folders} (runs of this YAML as it stands, found by their recipe). "
             f"PrivateTest flip over the {len(runs)} runs (seeds {seeds}): {percent(summarise(flips))}%. The 60 min target is judged only "
-            "for runs on the 2-core CPU; a GPU row measures the recipe's accuracy, not its time there.")
+            "for runs on the 2-core CPU; a GPU row measures the recipe's accuracy, not its time there. The wall-clock is the "
+            "training's: a teacher's pass over the training faces (about 3 min on 2 cores, once per teacher) and the "
+            "end-of-run report come on top.")
     return "\n".join(lines) + note + "\n\n`resdropnet train --config configs/fast.yaml --seed N`; each row's machine under 'trained on'."
 
 

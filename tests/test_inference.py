@@ -183,6 +183,14 @@ def test_int8_export_agrees_with_fp32_on_real_faces(private_faces, fer_cache, tm
 
 
 @pytest.mark.slow
+def test_an_unknown_int8_calibration_method_is_refused_before_any_work(tmp_path):
+    from resdropnet.export import quantize_int8
+
+    with pytest.raises(ValueError, match="minmax, entropy, percentile, got 'kl'"):
+        quantize_int8(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", np.zeros((4, 48, 48), np.uint8), "kl")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_evaluate_the_shipped_int8_models_as_the_model_cards_say(fer_cache, capsys):
     for name in SHIPPED_MODELS:
         card = json.loads((shipped_folder(name) / "report.json").read_text())

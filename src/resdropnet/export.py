@@ -45,16 +45,23 @@ def max_difference(model, onnx_path: str | Path, count: int = 64, seed: int = 0)
     return float(np.abs(OnnxBackend(onnx_path).logits(faces) - expected).max())
 
 
-def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.ndarray) -> Path:
+CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}  # onnxruntime's names
+
+
+def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.ndarray, method: str = "minmax") -> Path:
     """Static int8 quantisation (QDQ, per-channel weights) calibrated on uint8 N x 48 x 48 faces.
 
-    Calibrate on Training faces: the activation ranges then match the faces the model will see.
+    Calibrate on Training faces: the activation ranges then match the faces the model will see. method: how the
+    activation ranges are chosen from them (onnxruntime's MinMax, Entropy or Percentile calibration).
     """
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from resdropnet.inference.backends import OnnxBackend, to_model_input
 
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
     input_name = OnnxBackend(onnx_path).input_name
 
     class Faces(CalibrationDataReader):
@@ -74,7 +81,7 @@ def quantize_int8(onnx_path: str | Path, out: str | Path, calibration_faces: np.
         # machine (fast: 65.2% instead of 68.1%), against 1.2% with reduce_range (docs/experiment-log.md, 2026-11-25).
         quantize_static(str(prepared), str(staging), Faces(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        reduce_range=True)
+                        reduce_range=True, calibrate_method=CalibrationMethod[CALIBRATION_METHODS[method]])
     finally:
         prepared.unlink(missing_ok=True)
     replace_atomically(staging, out)
