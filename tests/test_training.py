@@ -77,6 +77,20 @@ def test_a_model_card_names_where_its_run_trained_not_where_it_shipped_from():
     assert machine_description({"cpu": "AMD EPYC", "cores": 2}) == "2 cores of AMD EPYC"  # a record from before both
 
 
+def test_machine_records_carry_the_family_and_model_of_the_first_cpu_in_proc_cpuinfo():
+    from resdropnet.system import machine_info
+
+    try:
+        first_cpu = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        pytest.skip("no /proc/cpuinfo on this system")
+    fields = dict(line.split(":", 1) for line in first_cpu.splitlines() if ":" in line)
+    fields = {name.strip(): value.strip() for name, value in fields.items()}
+    if "cpu family" not in fields:
+        pytest.skip("this CPU's /proc/cpuinfo names no family")
+    assert machine_info()["cpu_generation"] == f"family {fields['cpu family']} model {fields['model']}"
+
+
 def test_a_model_card_names_teacher_runs_by_their_names_not_the_folders_they_lay_in():
     from resdropnet.model_card import distillation_sentence
 

@@ -1,17 +1,29 @@
 """What machine a figure was measured on: CPU model, core count, library versions."""
 
+import functools
 import os
 import platform
 
 
-def cpuinfo_field(name: str) -> str | None:
-    """The first value of a /proc/cpuinfo field ("model name", "cpu family"); None where there is none."""
+@functools.cache
+def cpuinfo() -> dict[str, str]:
+    """The first CPU's /proc/cpuinfo fields ("model name", "cpu family", ...), read once; empty where there is none."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as handle:
-            return next((line.split(":", 1)[1].strip() for line in handle if line.split(":", 1)[0].strip() == name),
-                        None)
+            for line in handle:
+                if not line.strip():
+                    break  # the first processor's block ends at the first blank line
+                name, _, value = line.partition(":")
+                fields.setdefault(name.strip(), value.strip())
     except OSError:
-        return None
+        pass
+    return fields
+
+
+def cpuinfo_field(name: str) -> str | None:
+    """One field of the first CPU's /proc/cpuinfo ("model name", "cpu family"); None where there is none."""
+    return cpuinfo().get(name) or None
 
 
 def cpu_model() -> str:
