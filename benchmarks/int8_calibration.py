@@ -1,7 +1,7 @@
 """How the int8 copy's activation ranges are calibrated, measured: each calibration method and sample size, for each
 shipped model, on PublicTest (which chooses) and PrivateTest (reported), without TTA and with flip.
 
-    python benchmarks/int8_calibration.py --models fast,default --methods minmax,entropy,percentile --counts 1024
+    python benchmarks/int8_calibration.py --models fast,default --methods minmax,percentile --counts 1024
 
 Writes benchmarks/results/int8_calibration.json; the shipped int8 copies are left as they are.
 """
