@@ -190,3 +190,11 @@ def test_a_reparam_model_exports_to_the_plain_networks_graph(tmp_path):
         paths[name] = tmp_path / f"{name}.onnx"
     op_types = {name: [node.op_type for node in onnx.load(str(path)).graph.node] for name, path in paths.items()}
     assert op_types["resdropnet_xs_rep"] == op_types["resdropnet_xs"]
+
+
+def test_resdropnet_xs_deep_is_the_swept_layout_and_costs_no_more_than_resdropnet_xs(tmp_path):
+    swept = create_model("resdropnet_xs", widths=(16, 32, 80, 160), blocks=(1, 1, 2, 2))  # as its screens trained it
+    path = save_model(swept, tmp_path / "swept.safetensors")
+    registered = create_model("resdropnet_xs_deep")
+    registered.load_state_dict(load_model(path, for_inference=False).state_dict())  # same layers, same shapes
+    assert count_macs(registered) == count_macs(swept) < count_macs(create_model("resdropnet_xs"))

@@ -32,6 +32,11 @@ register(
     "resdropnet_xs trained with a 1x1 branch beside each 3x3 convolution, folded away for inference",
 )
 register(
+    "resdropnet_xs_deep",
+    ResDropNetConfig(widths=(16, 32, 80, 160), blocks=(1, 1, 2, 2), drop_rate=0.1),
+    "resdropnet_xs's cost with its compute moved from the 48x48 stage to two more blocks at 12x12 and 6x6",
+)
+register(
     "resdropnet_s",
     ResDropNetConfig(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 2), drop_rate=0.1, head_dropout=0.2),
     "small, CPU-friendly: `default`'s model and the fast recipe's",
