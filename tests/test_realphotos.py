@@ -60,3 +60,23 @@ def test_the_benchmark_scores_a_photo_as_its_readme_says():
     found = [Found([210, 5, 100, 100], "neutral"), Found([401, 0, 10, 10], "sad"), Found([600, 0, 50, 50], "sad")]
     assert realphotos.score_photo(truth, found) == {"faces": 2, "hits": 1, "false": 1,
                                                     "labelled": [("happy", "neutral")]}
+
+
+def test_every_photo_has_its_source_its_size_and_boxes_inside_it():
+    import csv
+
+    import cv2
+
+    from resdropnet.labels import EMOTIONS
+
+    with open(BENCHMARK / "manifest.csv", newline="") as handle:
+        manifest = {row["file"]: row for row in csv.DictReader(handle)}
+    assert sorted(manifest) == sorted(TRUTH) == sorted(path.name for path in (BENCHMARK / "images").iterdir())
+    for name, faces in TRUTH.items():
+        height, width = cv2.imread(str(BENCHMARK / "images" / name)).shape[:2]
+        assert (int(manifest[name]["width"]), int(manifest[name]["height"])) == (width, height), name
+        assert manifest[name]["repository"].startswith("https://github.com/") and manifest[name]["licence"], name
+        for face in faces:
+            x, y, w, h = face["box"]
+            assert 0 <= x and 0 <= y and x + w <= width and y + h <= height, f"{name}: {face['box']}"
+            assert face.get("emotion", "neutral") in EMOTIONS and not ("emotion" in face and face.get("ignore"))
