@@ -30,6 +30,11 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def load_all(pattern: str) -> list[dict]:
+    """Every result whose path under benchmarks/results/ matches pattern, in name order."""
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob(pattern))]
+
+
 def provenance(result: dict, command: str) -> str:
     m = result["machine"]
     return f"\n\n`{command}` on {machine_description(m)}, torch {m['torch']}, {result['date']}."
@@ -57,7 +62,7 @@ def throughput_table() -> str | None:
 
 def train_sizes_table() -> str | None:
     """Every `train_throughput_sizes*.json`: training speed per image size, one block of rows per CPU measured."""
-    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("train_throughput_sizes*.json"))]
+    records = load_all("train_throughput_sizes*.json")
     if not records:
         return None
     lines = ["| CPU | model | image size | MFLOPs/image | bf16 images/s | against 48 px |", "|---|---|---|---|---|---|"]
@@ -158,7 +163,7 @@ def classifier_table() -> str | None:
 
 def classifier_other_cpus_table() -> str | None:
     """The classifier rows measured on other kinds of CPU (`inference.py --classifier-only`), one table each."""
-    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("inference_classifier_*.json"))]
+    results = load_all("inference_classifier_*.json")
     return "\n\n".join("\n".join(classifier_rates(r["classifier"])) + provenance(r, "python benchmarks/inference.py "
                        "--classifier-only") for r in results) or None
 
@@ -434,7 +439,7 @@ def fast_model_screens_table() -> str | None:
 
 def candidate_checks_table() -> str | None:
     """Every `benchmarks/candidate.py` record: a trained model beside the shipped one it would replace, face by face."""
-    records = [json.loads(path.read_text()) for path in sorted((RESULTS / "candidates").glob("*.json"))]
+    records = load_all("candidates/*.json")
     if not records:
         return None
 
@@ -462,8 +467,8 @@ def candidate_checks_table() -> str | None:
                      f"{paired(sets['real_photos_pipeline'])} | {ece['candidate']:.3f} / {ece['reference']:.3f} | {why} |")
     note = ("\n\nMMACs: multiply-accumulates a face, candidate / shipped model (an ensemble counts every member). "
             "Faces right, candidate / shipped model, of the faces in the set when the record was made (the real-photo "
-            "benchmark grew from 142 to 186 labelled faces on 2026-12-05), both as int8 onnxruntime without TTA; in brackets the faces only the "
-            "candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
+            "benchmark grew from 142 to 186 labelled faces on 2026-12-05), both as int8 onnxruntime without TTA; "
+            "in brackets the faces only the candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
             "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping, whatever the "
             "cost. ECE after a temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
             "`benchmarks/results/candidates/`.")

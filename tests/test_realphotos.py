@@ -1,13 +1,16 @@
 """The default face pipeline on photographs of the real-photo benchmark (benchmarks/realphotos/), against the
 hand-checked boxes and labels: the faces a person counts are found, nothing else is boxed."""
 
+import csv
 import json
 
+import cv2
 import pytest
 from conftest import PROJECT_ROOT, load_script
 
 from resdropnet.evaluation.photos import match_detections
 from resdropnet.inference import EmotionRecognizer
+from resdropnet.labels import EMOTIONS
 
 BENCHMARK = PROJECT_ROOT / "benchmarks" / "realphotos"
 TRUTH = json.loads((BENCHMARK / "truth.json").read_text())["photos"]
@@ -63,12 +66,6 @@ def test_the_benchmark_scores_a_photo_as_its_readme_says():
 
 
 def test_every_photo_has_its_source_its_size_and_boxes_inside_it():
-    import csv
-
-    import cv2
-
-    from resdropnet.labels import EMOTIONS
-
     with open(BENCHMARK / "manifest.csv", newline="") as handle:
         manifest = {row["file"]: row for row in csv.DictReader(handle)}
     assert sorted(manifest) == sorted(TRUTH) == sorted(path.name for path in (BENCHMARK / "images").iterdir())
