@@ -475,6 +475,40 @@ def candidate_checks_table() -> str | None:
     return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
 
+def shared_with_teacher_table() -> str | None:
+    """Of the real-photo faces a `fast` candidate and the shipped `fast` disagree on, how many `default` (the teacher of
+    them all) also gets wrong or right: the same split, face by face, from the candidate records."""
+    records = {r["candidate"]["name"]: r for r in load_all("candidates/*.json") if r["reference"]["name"] == "fast"}
+    teacher = records.pop("default", None)
+    if not teacher:
+        return None
+    crops = {"real_photos_hand_boxes": "hand-drawn boxes", "real_photos_pipeline": "default pipeline"}
+
+    def split(record: dict, crop: str) -> tuple[set, set]:
+        faces = record["sets"][crop]["disagreements"]
+        return ({d["face"] for d in faces if d["reference"] == d["label"]},
+                {d["face"] for d in faces if d["candidate"] == d["label"]})
+
+    lines = ["| candidate | cropping | lost to `fast` | of them lost by `default` too | won from `fast` | "
+             "of them won by `default` too |", "|---|---|---|---|---|---|"]
+    for crop, shown in crops.items():
+        lost, won = split(teacher, crop)
+        lines.append(f"| `default` itself | {shown} | {len(lost)} | | {len(won)} | |")
+    for name, record in sorted(records.items()):
+        for crop, shown in crops.items():
+            if record["sets"][crop]["faces"] != teacher["sets"][crop]["faces"]:
+                continue
+            (lost, won), (teacher_lost, teacher_won) = split(record, crop), split(teacher, crop)
+            lines.append(f"| `{name}` | {shown} | {len(lost)} | {len(lost & teacher_lost)} | {len(won)} | "
+                         f"{len(won & teacher_won)} |")
+    if len(lines) == 4:
+        return None
+    note = ("\n\nFrom the candidate records of `benchmarks/results/candidates/`, on the same labelled faces as `default`'s "
+            f"record against `fast` ({teacher['sets']['real_photos_pipeline']['faces']} faces): lost, the faces `fast` gets "
+            "right and the model wrong; won, the other way round.")
+    return "\n".join(lines) + note
+
+
 def ensemble_candidates_table() -> str | None:
     """The latest `benchmarks/ensemble.py` result: each member alone, all of them, and what greedy selection on
     PublicTest builds; a member's training (epochs, changes from configs/accurate.yaml) from its run's record."""
@@ -535,7 +569,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "side_by_side": side_by_side_table, "ensemble_candidates": ensemble_candidates_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,
-          "realphotos_bias": realphotos_bias_table, "calibration": calibration_table}
+          "realphotos_bias": realphotos_bias_table, "shared_with_teacher": shared_with_teacher_table, "calibration": calibration_table}
 
 
 def pages() -> list[Path]:
