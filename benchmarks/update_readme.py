@@ -472,7 +472,7 @@ def candidate_checks_table() -> str | None:
             "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping, whatever the "
             "cost. ECE after a temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
             "`benchmarks/results/candidates/`.")
-    return "\n".join(lines) + note + provenance(records[-1], "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
+    return "\n".join(lines) + note + provenance(max(records, key=lambda r: r["date"]), "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
 
 def shared_with_teacher_table() -> str | None:
