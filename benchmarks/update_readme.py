@@ -7,6 +7,7 @@ benchmark:
 """
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -509,6 +510,48 @@ def shared_with_teacher_table() -> str | None:
     return "\n".join(lines) + note
 
 
+def chance_of_no_fewer(disagreeing: int) -> float:
+    """If two models are equally good, each face they disagree on goes either way with even odds: the chance that the
+    candidate gets at least as many of them as the shipped model (exact binomial)."""
+    return sum(math.comb(disagreeing, k) for k in range(disagreeing + 1) if 2 * k >= disagreeing) / 2**disagreeing
+
+
+def chance_of_at_most(passes: int, chances: list[float]) -> float:
+    """The chance that at most `passes` of independent trials succeed, trial i with chances[i] (Poisson binomial)."""
+    counts = [1.0]
+    for chance in chances:
+        counts = [a * (1 - chance) + b * chance for a, b in zip(counts + [0.0], [0.0] + counts)]
+    return sum(counts[: passes + 1])
+
+
+def shipping_rule_table() -> str | None:
+    """How often the real-photo half of the shipping rule would stop a `fast` candidate exactly as good as `fast`."""
+    crops = ("real_photos_hand_boxes", "real_photos_pipeline")
+    records = [r for r in load_all("candidates/*.json") if r["reference"]["name"] == "fast"
+               and r["verdict"]["gains_on_public_test"] and (r["candidate"]["macs"] or math.inf) <= r["reference"]["macs"]]
+    if not records:
+        return None
+    faces = max(r["sets"]["real_photos_pipeline"]["faces"] for r in records)
+    records = [r for r in records if r["sets"]["real_photos_pipeline"]["faces"] == faces]
+    lines = ["| candidate | disagreements, hand-drawn boxes / pipeline | passes by chance if as good as `fast` | "
+             "passed |", "|---|---|---|---|"]
+    chances, passed = [], 0
+    for r in sorted(records, key=lambda r: r["candidate"]["name"]):
+        split = [r["sets"][c]["only_candidate"] + r["sets"][c]["only_reference"] for c in crops]
+        chance = math.prod(chance_of_no_fewer(n) for n in split)
+        ok = not r["verdict"]["loses_on_real_photos"]
+        chances.append(chance)
+        passed += ok
+        lines.append(f"| `{r['candidate']['name']}` | {split[0]} / {split[1]} | {chance:.2f} | {'yes' if ok else 'no'} |")
+    note = (f"\n\nThe `fast` candidates at no more than `fast`'s cost that gain PublicTest faces, judged on the {faces} "
+            "labelled real-photo faces. Passes by chance: if the candidate were exactly as good as `fast` on the real "
+            "photos, each face they disagree on would go either way with even odds; the chance it then gets no fewer "
+            "faces right with both croppings (the two counted as independent). "
+            f"{passed} of {len(records)} passed; were every one as good as `fast`, the chance that "
+            f"{f'{passed} or fewer' if passed else 'none'} would pass is {chance_of_at_most(passed, chances):.3f}.")
+    return "\n".join(lines) + note
+
+
 def ensemble_candidates_table() -> str | None:
     """The latest `benchmarks/ensemble.py` result: each member alone, all of them, and what greedy selection on
     PublicTest builds; a member's training (epochs, changes from configs/accurate.yaml) from its run's record."""
@@ -569,7 +612,8 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "side_by_side": side_by_side_table, "ensemble_candidates": ensemble_candidates_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,
-          "realphotos_bias": realphotos_bias_table, "shared_with_teacher": shared_with_teacher_table, "calibration": calibration_table}
+          "realphotos_bias": realphotos_bias_table, "shared_with_teacher": shared_with_teacher_table,
+          "shipping_rule": shipping_rule_table, "calibration": calibration_table}
 
 
 def pages() -> list[Path]:

@@ -1,6 +1,10 @@
 """The tables of the README and docs/ are rebuilt from the committed benchmark results: every builder runs on them."""
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from conftest import PROJECT_ROOT, load_script
 
 
@@ -197,3 +201,18 @@ def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixtur
     assert record["verdict"]["gains_on_public_test"] == untrained_wins
     assert record["verdict"]["loses_on_real_photos"] == list(candidate_script.REAL_PHOTO_SETS)  # an untrained network
     assert record["verdict"]["improvement"] is False
+
+
+def test_chance_that_an_equal_candidate_passes_is_the_binomial_tail(update_readme):
+    assert update_readme.chance_of_no_fewer(0) == 1.0
+    assert update_readme.chance_of_no_fewer(1) == 0.5  # one face: the candidate gets it or not
+    assert update_readme.chance_of_no_fewer(2) == 0.75  # 2-0, 1-1 of the four equally likely splits
+    assert update_readme.chance_of_no_fewer(3) == 0.5
+
+
+@given(st.lists(st.floats(0, 1), max_size=12))
+def test_chance_of_at_most_is_a_distribution_over_the_number_that_pass(update_readme, chances):
+    at_most = [update_readme.chance_of_at_most(k, chances) for k in range(len(chances) + 1)]
+    assert at_most[-1] == pytest.approx(1.0)
+    assert at_most[0] == pytest.approx(math.prod(1 - c for c in chances), abs=1e-12)
+    assert all(a <= b + 1e-12 for a, b in zip(at_most, at_most[1:]))
