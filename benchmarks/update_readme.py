@@ -476,6 +476,9 @@ def candidate_checks_table() -> str | None:
     return "\n".join(lines) + note + provenance(max(records, key=lambda r: r["date"]), "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
 
+REAL_PHOTO_CROPS = {"real_photos_hand_boxes": "hand-drawn boxes", "real_photos_pipeline": "default pipeline"}
+
+
 def shared_with_teacher_table() -> str | None:
     """Of the real-photo faces a `fast` candidate and the shipped `fast` disagree on, how many `default` (the teacher of
     them all) also gets wrong or right: the same split, face by face, from the candidate records."""
@@ -483,31 +486,31 @@ def shared_with_teacher_table() -> str | None:
     teacher = records.pop("default", None)
     if not teacher:
         return None
-    crops = {"real_photos_hand_boxes": "hand-drawn boxes", "real_photos_pipeline": "default pipeline"}
 
     def split(record: dict, crop: str) -> tuple[set, set]:
         faces = record["sets"][crop]["disagreements"]
         return ({d["face"] for d in faces if d["reference"] == d["label"]},
                 {d["face"] for d in faces if d["candidate"] == d["label"]})
 
-    lines = ["| candidate | cropping | lost to `fast` | of them lost by `default` too | won from `fast` | "
-             "of them won by `default` too |", "|---|---|---|---|---|---|"]
-    for crop, shown in crops.items():
-        lost, won = split(teacher, crop)
-        lines.append(f"| `default` itself | {shown} | {len(lost)} | | {len(won)} | |")
+    teacher_splits = {crop: split(teacher, crop) for crop in REAL_PHOTO_CROPS}
+    rows = []
     for name, record in sorted(records.items()):
-        for crop, shown in crops.items():
+        for crop, shown in REAL_PHOTO_CROPS.items():
             if record["sets"][crop]["faces"] != teacher["sets"][crop]["faces"]:
                 continue
-            (lost, won), (teacher_lost, teacher_won) = split(record, crop), split(teacher, crop)
-            lines.append(f"| `{name}` | {shown} | {len(lost)} | {len(lost & teacher_lost)} | {len(won)} | "
-                         f"{len(won & teacher_won)} |")
-    if len(lines) == 4:
+            (lost, won), (teacher_lost, teacher_won) = split(record, crop), teacher_splits[crop]
+            rows.append(f"| `{name}` | {shown} | {len(lost)} | {len(lost & teacher_lost)} | {len(won)} | "
+                        f"{len(won & teacher_won)} |")
+    if not rows:
         return None
+    lines = ["| candidate | cropping | lost to `fast` | of them lost by `default` too | won from `fast` | "
+             "of them won by `default` too |", "|---|---|---|---|---|---|"]
+    lines += [f"| `default` itself | {shown} | {len(teacher_splits[crop][0])} | | {len(teacher_splits[crop][1])} | |"
+              for crop, shown in REAL_PHOTO_CROPS.items()]
     note = ("\n\nFrom the candidate records of `benchmarks/results/candidates/`, on the same labelled faces as `default`'s "
             f"record against `fast` ({teacher['sets']['real_photos_pipeline']['faces']} faces): lost, the faces `fast` gets "
             "right and the model wrong; won, the other way round.")
-    return "\n".join(lines) + note
+    return "\n".join(lines + rows) + note
 
 
 def chance_of_no_fewer(disagreeing: int) -> float:
@@ -526,7 +529,6 @@ def chance_of_at_most(passes: int, chances: list[float]) -> float:
 
 def shipping_rule_table() -> str | None:
     """How often the real-photo half of the shipping rule would stop a `fast` candidate exactly as good as `fast`."""
-    crops = ("real_photos_hand_boxes", "real_photos_pipeline")
     records = [r for r in load_all("candidates/*.json") if r["reference"]["name"] == "fast"
                and r["verdict"]["gains_on_public_test"] and (r["candidate"]["macs"] or math.inf) <= r["reference"]["macs"]]
     if not records:
@@ -537,7 +539,7 @@ def shipping_rule_table() -> str | None:
              "passed |", "|---|---|---|---|"]
     chances, passed = [], 0
     for r in sorted(records, key=lambda r: r["candidate"]["name"]):
-        split = [r["sets"][c]["only_candidate"] + r["sets"][c]["only_reference"] for c in crops]
+        split = [r["sets"][c]["only_candidate"] + r["sets"][c]["only_reference"] for c in REAL_PHOTO_CROPS]
         chance = math.prod(chance_of_no_fewer(n) for n in split)
         ok = not r["verdict"]["loses_on_real_photos"]
         chances.append(chance)
