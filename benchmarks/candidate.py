@@ -8,8 +8,10 @@ comma-separated, as one graph) is exported and quantised as `resdropnet ship` do
 .int8.onnx file is taken as it is. The faces: PublicTest (which selects), PrivateTest (which reports), and the
 labelled faces of the real-photo benchmark cropped two ways, at their hand-drawn boxes and as the default pipeline
 finds them (CenterFace, aligned). For each set: the faces each model
-got right, the faces only one of them got right, and the exact McNemar p-value; and the calibration (ECE) before
-and after a temperature fit on PublicTest. The verdict is the rule for shipping a model: more PublicTest faces
+got right, the faces only one of them got right, and the exact McNemar p-value; the mean log-probability each model
+gives the true label after its own PublicTest temperature, with the Wilcoxon signed-rank p-value of the face-by-face
+differences (every face counts, so it can tell a small loss from chance where the McNemar test cannot); and the
+calibration (ECE) before and after that temperature. The verdict is the rule for shipping a model: more PublicTest faces
 right, and no fewer real-photo faces right with either cropping.
 """
 
@@ -30,7 +32,7 @@ from realphotos import BENCHMARK, MIN_IOU, load_truth  # noqa: E402
 
 from resdropnet import data  # noqa: E402
 from resdropnet.evaluation.calibration import fit_temperature  # noqa: E402
-from resdropnet.evaluation.metrics import paired_comparison  # noqa: E402
+from resdropnet.evaluation.metrics import paired_comparison, paired_likelihood  # noqa: E402
 from resdropnet.evaluation.photos import match_detections  # noqa: E402
 from resdropnet.export import calibration_faces, export_onnx, quantize_int8  # noqa: E402
 from resdropnet.inference import EmotionRecognizer  # noqa: E402
@@ -84,12 +86,13 @@ def macs(weights: str) -> int | None:
     return sum(count_macs(load_model(name)) for name in weights.split(","))
 
 
-def judged(int8_path: Path, sets: dict) -> tuple[dict, dict]:
-    """The emotion predicted for every face of every set, and the calibration before and after a PublicTest temperature."""
+def judged(int8_path: Path, sets: dict) -> tuple[dict, float, dict]:
+    """The logits of every face of every set, the temperature fit on PublicTest, and the calibration before and
+    after it."""
     recognizer = EmotionRecognizer(str(int8_path), threads=2)
     logits = {name: logits_of(recognizer, images) for name, (images, _labels) in sets.items()}
     temperature = fit_temperature(logits["public_test"], sets["public_test"][1])
-    return {name: logits[name].argmax(1) for name in sets}, {"temperature": temperature} | {
+    return logits, temperature, {"temperature": temperature} | {
         name: calibration(logits[name], labels, temperature) for name, (_images, labels) in sets.items() if name != "public_test"}
 
 
@@ -105,6 +108,16 @@ def by_emotion(candidate_correct, reference_correct, labels) -> dict:
     return {emotion: {"faces": int((labels == i).sum()), "candidate_correct": int(candidate_correct[labels == i].sum()),
                       "reference_correct": int(reference_correct[labels == i].sum())}
             for i, emotion in enumerate(EMOTIONS) if (labels == i).any()}
+
+
+def likelihood_by_emotion(candidate_logits, reference_logits, labels, temperatures: dict) -> dict:
+    """The paired true-label likelihood over all faces, and per labelled emotion (which faces a difference comes from)."""
+    def compared(faces) -> dict:
+        return paired_likelihood(candidate_logits[faces], reference_logits[faces], labels[faces],
+                                 temperatures["candidate"], temperatures["reference"])
+
+    return compared(slice(None)) | {"by_emotion": {emotion: compared(labels == i) for i, emotion in enumerate(EMOTIONS)
+                                                   if (labels == i).any()}}
 
 
 def verdict(comparisons: dict) -> dict:
@@ -130,11 +143,14 @@ def main() -> None:
         paths = {"candidate": int8_model(args.candidate, fer, Path(folder)), "reference": onnx_path_for(args.against, int8=True)}
         results = {role: judged(path, sets) for role, path in paths.items()}
         digests = {role: hashlib.sha256(path.read_bytes()).hexdigest() for role, path in paths.items()}
-    predicted = {role: result[0] for role, result in results.items()}
+    logits, temperatures = ({role: result[i] for role, result in results.items()} for i in (0, 1))
+    predicted = {role: {name: role_logits[name].argmax(1) for name in sets} for role, role_logits in logits.items()}
     labels = {name: labels for name, (_images, labels) in sets.items()}
     correct = {role: {name: predicted[role][name] == labels[name] for name in sets} for role in predicted}
     comparisons = {name: paired_comparison(correct["candidate"][name], correct["reference"][name])
-                   | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], labels[name])}
+                   | {"by_emotion": by_emotion(correct["candidate"][name], correct["reference"][name], labels[name]),
+                      "true_label_log_probability": likelihood_by_emotion(
+                          logits["candidate"][name], logits["reference"][name], labels[name], temperatures)}
                    for name in sets}
     for name, names in face_names.items():
         comparisons[name]["disagreements"] = disagreements(names, labels[name], predicted["candidate"][name],
@@ -142,10 +158,12 @@ def main() -> None:
     record = {"candidate": {"name": args.name, "int8_sha256": digests["candidate"], "macs": macs(args.candidate)},
               "reference": {"name": args.against, "int8_sha256": digests["reference"], "macs": macs(args.against)},
               "backend": "onnx-int8", "tta": "none", "sets": comparisons,
-              "calibration": {role: result[1] for role, result in results.items()}, "verdict": verdict(comparisons)}
+              "calibration": {role: result[2] for role, result in results.items()}, "verdict": verdict(comparisons)}
     for name, c in comparisons.items():
+        likelihood = c["true_label_log_probability"]
         print(f"{name:24s} {c['faces']:5d} faces: {args.name} {c['candidate_correct']}, {args.against} {c['reference_correct']} "
-              f"(only one right: {c['only_candidate']} / {c['only_reference']}, McNemar p = {c['p_value']:.3f})")
+              f"(only one right: {c['only_candidate']} / {c['only_reference']}, McNemar p = {c['p_value']:.3f}); "
+              f"log-probability of the true label {likelihood['difference']:+.4f} a face (Wilcoxon p = {likelihood['p_value']:.3f})")
     print(f"verdict: {record['verdict']}")
     write_result(f"candidates/{args.name}", record)
 

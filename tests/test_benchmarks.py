@@ -187,7 +187,13 @@ def test_a_candidate_is_judged_face_by_face_beside_a_shipped_model(folder_fixtur
     for name, result in record["sets"].items():
         assert result["candidate_correct"] - result["reference_correct"] == result["only_candidate"] - result["only_reference"]
         assert sum(e["faces"] for e in result["by_emotion"].values()) == result["faces"], name
+        likelihood = result["true_label_log_probability"]
+        assert likelihood["faces"] == result["faces"] and likelihood["candidate_higher"] + likelihood["reference_higher"] <= result["faces"]
+        assert {e: c["faces"] for e, c in likelihood["by_emotion"].items()} == {e: c["faces"] for e, c in result["by_emotion"].items()}
     assert record["sets"]["real_photos_pipeline"]["by_emotion"]["happy"]["reference_correct"] > 0
+    # an untrained network is far less sure of the right emotion than the shipped `fast`, on the real photos too
+    assert record["sets"]["real_photos_hand_boxes"]["true_label_log_probability"]["difference"] < 0
+    assert record["sets"]["real_photos_hand_boxes"]["true_label_log_probability"]["p_value"] < 0.001
     for name in candidate_script.REAL_PHOTO_SETS:
         result = record["sets"][name]
         assert len(result["disagreements"]) == result["only_candidate"] + result["only_reference"]

@@ -1,8 +1,11 @@
 """Temperature scaling finds the temperature that generated the labels, and lowers the calibration error; a paired
-comparison of two models counts and tests the faces only one of them got right."""
+comparison of two models counts and tests the faces only one of them got right, and compares the probability each
+gives the true label."""
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from resdropnet.evaluation.calibration import fit_temperature, negative_log_likelihood
@@ -46,3 +49,36 @@ def test_a_paired_comparison_counts_the_faces_only_one_model_got_right_and_tests
     assert paired_comparison(candidate, candidate)["p_value"] == 1.0
     with pytest.raises(ValueError, match="same faces"):
         paired_comparison(candidate, reference[:-1])
+
+
+def test_a_paired_likelihood_finds_a_small_loss_on_every_face_that_accuracy_does_not_show():
+    from resdropnet.evaluation.metrics import paired_comparison, paired_likelihood
+
+    labels = torch.arange(40) % 7
+    reference = torch.nn.functional.one_hot(labels, 7).double() * 3.0
+    candidate = reference * 0.8  # the same predictions, a little less sure of every true label
+    same_predictions = paired_comparison(candidate.argmax(1) == labels, reference.argmax(1) == labels)
+    assert same_predictions["only_candidate"] == same_predictions["only_reference"] == 0
+
+    result = paired_likelihood(candidate, reference, labels)
+    assert result["faces"] == 40 and result["reference_higher"] == 40 and result["candidate_higher"] == 0
+    assert result["difference"] == pytest.approx(result["candidate"] - result["reference"]) and result["difference"] < 0
+    assert result["p_value"] < 1e-6
+    assert paired_likelihood(reference, reference, labels)["p_value"] == 1.0
+    # each model's own temperature: the candidate's logits sharpened back to the reference's are its equal
+    assert paired_likelihood(candidate, reference, labels, candidate_temperature=0.8)["difference"] == pytest.approx(0)
+    with pytest.raises(ValueError, match="40 faces"):
+        paired_likelihood(candidate[:-1], reference, labels)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.floats(-8, 8), min_size=7, max_size=7),
+                          st.lists(st.floats(-8, 8), min_size=7, max_size=7), st.integers(0, 6)), min_size=1, max_size=30))
+def test_swapping_the_models_of_a_paired_likelihood_swaps_its_sides_and_keeps_its_p_value(faces):
+    from resdropnet.evaluation.metrics import paired_likelihood
+
+    candidate, reference, labels = (torch.tensor(column, dtype=torch.float64) for column in zip(*faces))
+    there, back = paired_likelihood(candidate, reference, labels), paired_likelihood(reference, candidate, labels)
+    assert back["difference"] == pytest.approx(-there["difference"], abs=1e-9)
+    assert (back["candidate_higher"], back["reference_higher"]) == (there["reference_higher"], there["candidate_higher"])
+    assert back["p_value"] == pytest.approx(there["p_value"]) and 0 <= there["p_value"] <= 1
