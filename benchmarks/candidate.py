@@ -86,13 +86,13 @@ def macs(weights: str) -> int | None:
     return sum(count_macs(load_model(name)) for name in weights.split(","))
 
 
-def judged(int8_path: Path, sets: dict) -> tuple[dict, float, dict]:
-    """The logits of every face of every set, the temperature fit on PublicTest, and the calibration before and
+def judged(int8_path: Path, sets: dict) -> tuple[dict, dict]:
+    """The logits of every face of every set, and the temperature fit on PublicTest with the calibration before and
     after it."""
     recognizer = EmotionRecognizer(str(int8_path), threads=2)
     logits = {name: logits_of(recognizer, images) for name, (images, _labels) in sets.items()}
     temperature = fit_temperature(logits["public_test"], sets["public_test"][1])
-    return logits, temperature, {"temperature": temperature} | {
+    return logits, {"temperature": temperature} | {
         name: calibration(logits[name], labels, temperature) for name, (_images, labels) in sets.items() if name != "public_test"}
 
 
@@ -143,7 +143,8 @@ def main() -> None:
         paths = {"candidate": int8_model(args.candidate, fer, Path(folder)), "reference": onnx_path_for(args.against, int8=True)}
         results = {role: judged(path, sets) for role, path in paths.items()}
         digests = {role: hashlib.sha256(path.read_bytes()).hexdigest() for role, path in paths.items()}
-    logits, temperatures = ({role: result[i] for role, result in results.items()} for i in (0, 1))
+    logits, calibrations = ({role: result[i] for role, result in results.items()} for i in (0, 1))
+    temperatures = {role: calibration["temperature"] for role, calibration in calibrations.items()}
     predicted = {role: {name: role_logits[name].argmax(1) for name in sets} for role, role_logits in logits.items()}
     labels = {name: labels for name, (_images, labels) in sets.items()}
     correct = {role: {name: predicted[role][name] == labels[name] for name in sets} for role in predicted}
@@ -158,7 +159,7 @@ def main() -> None:
     record = {"candidate": {"name": args.name, "int8_sha256": digests["candidate"], "macs": macs(args.candidate)},
               "reference": {"name": args.against, "int8_sha256": digests["reference"], "macs": macs(args.against)},
               "backend": "onnx-int8", "tta": "none", "sets": comparisons,
-              "calibration": {role: result[2] for role, result in results.items()}, "verdict": verdict(comparisons)}
+              "calibration": calibrations, "verdict": verdict(comparisons)}
     for name, c in comparisons.items():
         likelihood = c["true_label_log_probability"]
         print(f"{name:24s} {c['faces']:5d} faces: {args.name} {c['candidate_correct']}, {args.against} {c['reference_correct']} "
