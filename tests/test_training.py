@@ -382,6 +382,20 @@ def test_init_starts_from_the_given_weights(fer_cache, tmp_path):
     assert report["test"]["none"]["accuracy"] > 0.55  # a fresh network after one epoch is near chance
 
 
+def test_every_recipe_names_weights_and_targets_the_project_holds():
+    from resdropnet.weights import SHIPPED_MODELS, read_metadata
+
+    for recipe in sorted((PROJECT_ROOT / "configs").glob("*.yaml")):
+        config = TrainConfig.from_yaml(recipe)
+        for field in ("init", "teacher"):
+            for source in filter(None, getattr(config, field).split(",")):
+                if source in SHIPPED_MODELS or source.startswith("runs/"):  # runs/: the user's own runs, made first
+                    continue
+                assert (PROJECT_ROOT / source).is_file(), f"{recipe.name}: {field} {source} is not in the project"
+        if config.init and config.init not in SHIPPED_MODELS:
+            assert read_metadata(PROJECT_ROOT / config.init)["model_name"] == config.model, recipe.name
+
+
 def test_init_refuses_weights_of_another_architecture(fer_cache, tmp_path, capsys):
     args = ["train", "--data", str(fer_cache), "--out", str(tmp_path / "run"), "--model", "resdropnet_t", "--init", "default"]
     assert main(args) == 1
