@@ -6,6 +6,7 @@ benchmark:
     python benchmarks/update_readme.py
 """
 
+import hashlib
 import json
 import math
 import re
@@ -438,9 +439,26 @@ def fast_model_screens_table() -> str | None:
                                "shared machine includes other work and pauses: a record, not a timing.")
 
 
+def candidate_records() -> list[dict]:
+    """Every `benchmarks/candidate.py` record, its reference known by the int8 file it was judged against: a file
+    given by path takes the shipped name other records used for the same file, and a shipped model since replaced
+    is shown as `former NAME`."""
+    records = load_all("candidates/*.json")
+    shipped_as = {r["reference"]["int8_sha256"]: r["reference"]["name"] for r in records
+                  if r["reference"]["name"] in SHIPPED_MODELS}
+    current = {name: hashlib.sha256((shipped_folder(name) / "model.int8.onnx").read_bytes()).hexdigest()
+               for name in SHIPPED_MODELS}
+    for r in records:
+        reference = r["reference"]
+        name = shipped_as.get(reference["int8_sha256"], reference["name"])
+        replaced = name in SHIPPED_MODELS and reference["int8_sha256"] != current[name]
+        reference.update(shipped_as=name, label=f"former `{name}`" if replaced else f"`{name}`")
+    return records
+
+
 def candidate_checks_table() -> str | None:
     """Every `benchmarks/candidate.py` record: a trained model beside the shipped one it would replace, face by face."""
-    records = load_all("candidates/*.json")
+    records = candidate_records()
     if not records:
         return None
 
@@ -456,13 +474,13 @@ def candidate_checks_table() -> str | None:
              "pipeline | real-photo ECE scaled | improvement |", "|---|---|---|---|---|---|---|---|---|"]
     losses = {"real_photos_hand_boxes": "fewer real-photo faces at hand-drawn boxes",
               "real_photos_pipeline": "fewer real-photo faces through the pipeline"}
-    for r in sorted(records, key=lambda r: (r["reference"]["name"], r["candidate"]["name"])):
+    for r in sorted(records, key=lambda r: (r["reference"]["label"], r["candidate"]["name"])):
         sets, ece = r["sets"], {role: r["calibration"][role]["real_photos_hand_boxes"]["ece_scaled"] for role in r["calibration"]}
         verdict = r["verdict"]
         why = "yes" if verdict["improvement"] else ("no: " + "; ".join(
             (["not more PublicTest faces"] if not verdict["gains_on_public_test"] else [])
             + [losses[name] for name in verdict["loses_on_real_photos"]]))
-        lines.append(f"| `{r['candidate']['name']}` | `{r['reference']['name']}` | {mmacs(r['candidate'])} / {mmacs(r['reference'])} | "
+        lines.append(f"| `{r['candidate']['name']}` | {r['reference']['label']} | {mmacs(r['candidate'])} / {mmacs(r['reference'])} | "
                      f"{paired(sets['public_test'])} | "
                      f"{paired(sets['private_test'])} | {paired(sets['real_photos_hand_boxes'])} | "
                      f"{paired(sets['real_photos_pipeline'])} | {ece['candidate']:.3f} / {ece['reference']:.3f} | {why} |")
@@ -471,7 +489,9 @@ def candidate_checks_table() -> str | None:
             "benchmark grew from 142 to 186 labelled faces on 2026-12-05), both as int8 onnxruntime without TTA; "
             "in brackets the faces only the candidate got right (+) and only the shipped model got right (-), and the exact McNemar p-value of that split. "
             "Improvement: more PublicTest faces right and no fewer real-photo faces right with either cropping, whatever the "
-            "cost. ECE after a temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
+            "cost. A former model is the shipped model of that name before it was replaced (the record holds its int8 file's "
+            "sha256); the former `fast` is `benchmarks/results/candidate_weights/fast_xs60_kd_default/`. "
+            "ECE after a temperature fit on PublicTest, on the real photos' labelled faces at their hand-drawn boxes. Records in "
             "`benchmarks/results/candidates/`.")
     return "\n".join(lines) + note + provenance(max(records, key=lambda r: r["date"]), "python benchmarks/candidate.py WEIGHTS --name NAME --against default|fast")
 
@@ -482,10 +502,13 @@ REAL_PHOTO_CROPS = {"real_photos_hand_boxes": "hand-drawn boxes", "real_photos_p
 def shared_with_teacher_table() -> str | None:
     """Of the real-photo faces a `fast` candidate and the shipped `fast` disagree on, how many `default` (the teacher of
     them all) also gets wrong or right: the same split, face by face, from the candidate records."""
-    records = {r["candidate"]["name"]: r for r in load_all("candidates/*.json") if r["reference"]["name"] == "fast"}
-    teacher = records.pop("default", None)
+    against_fast = [r for r in candidate_records() if r["reference"]["shipped_as"] == "fast"]
+    teacher = next((r for r in against_fast if r["candidate"]["name"] == "default"), None)
     if not teacher:
         return None
+    fast = teacher["reference"]["label"]
+    records = {r["candidate"]["name"]: r for r in against_fast if r is not teacher
+               and r["reference"]["int8_sha256"] == teacher["reference"]["int8_sha256"]}
 
     def split(record: dict, crop: str) -> tuple[set, set]:
         faces = record["sets"][crop]["disagreements"]
@@ -503,12 +526,12 @@ def shared_with_teacher_table() -> str | None:
                         f"{len(won & teacher_won)} |")
     if not rows:
         return None
-    lines = ["| candidate | cropping | lost to `fast` | of them lost by `default` too | won from `fast` | "
+    lines = [f"| candidate | cropping | lost to {fast} | of them lost by `default` too | won from {fast} | "
              "of them won by `default` too |", "|---|---|---|---|---|---|"]
     lines += [f"| `default` itself | {shown} | {len(teacher_splits[crop][0])} | | {len(teacher_splits[crop][1])} | |"
               for crop, shown in REAL_PHOTO_CROPS.items()]
     note = ("\n\nFrom the candidate records of `benchmarks/results/candidates/`, on the same labelled faces as `default`'s "
-            f"record against `fast` ({teacher['sets']['real_photos_pipeline']['faces']} faces): lost, the faces `fast` gets "
+            f"record against {fast} ({teacher['sets']['real_photos_pipeline']['faces']} faces): lost, the faces {fast} gets "
             "right and the model wrong; won, the other way round.")
     return "\n".join(lines + rows) + note
 
@@ -529,13 +552,16 @@ def chance_of_at_most(passes: int, chances: list[float]) -> float:
 
 def shipping_rule_table() -> str | None:
     """How often the real-photo half of the shipping rule would stop a `fast` candidate exactly as good as `fast`."""
-    records = [r for r in load_all("candidates/*.json") if r["reference"]["name"] == "fast"
+    records = [r for r in candidate_records() if r["reference"]["shipped_as"] == "fast"
                and r["verdict"]["gains_on_public_test"] and (r["candidate"]["macs"] or math.inf) <= r["reference"]["macs"]]
     if not records:
         return None
+    digests = [r["reference"]["int8_sha256"] for r in records]  # one reference: the `fast` most candidates faced
+    records = [r for r in records if r["reference"]["int8_sha256"] == max(set(digests), key=digests.count)]
+    fast = records[0]["reference"]["label"]
     faces = max(r["sets"]["real_photos_pipeline"]["faces"] for r in records)
     records = [r for r in records if r["sets"]["real_photos_pipeline"]["faces"] == faces]
-    lines = ["| candidate | disagreements, hand-drawn boxes / pipeline | passes by chance if as good as `fast` | "
+    lines = [f"| candidate | disagreements, hand-drawn boxes / pipeline | passes by chance if as good as {fast} | "
              "passed |", "|---|---|---|---|"]
     chances, passed = [], 0
     for r in sorted(records, key=lambda r: r["candidate"]["name"]):
@@ -545,11 +571,11 @@ def shipping_rule_table() -> str | None:
         chances.append(chance)
         passed += ok
         lines.append(f"| `{r['candidate']['name']}` | {split[0]} / {split[1]} | {chance:.2f} | {'yes' if ok else 'no'} |")
-    note = (f"\n\nThe `fast` candidates at no more than `fast`'s cost that gain PublicTest faces, judged on the {faces} "
-            "labelled real-photo faces. Passes by chance: if the candidate were exactly as good as `fast` on the real "
+    note = (f"\n\nThe `fast` candidates at no more than {fast}'s cost that gain PublicTest faces, judged on the {faces} "
+            f"labelled real-photo faces. Passes by chance: if the candidate were exactly as good as {fast} on the real "
             "photos, each face they disagree on would go either way with even odds; the chance it then gets no fewer "
             "faces right with both croppings (the two counted as independent). "
-            f"{passed} of {len(records)} passed; were every one as good as `fast`, the chance that "
+            f"{passed} of {len(records)} passed; were every one as good as {fast}, the chance that "
             f"{f'{passed} or fewer' if passed else 'none'} would pass is {chance_of_at_most(passed, chances):.3f}.")
     return "\n".join(lines) + note
 
@@ -557,7 +583,7 @@ def shipping_rule_table() -> str | None:
 def true_label_likelihood_table() -> str | None:
     """Every candidate record that compares the probability of the true label: on every face, not only those where
     the two models' predictions differ; on the real photos also per emotion of the two that have most faces."""
-    records = [r for r in load_all("candidates/*.json") if "by_emotion" in r["sets"]["public_test"].get("true_label_log_probability", {})]
+    records = [r for r in candidate_records() if "by_emotion" in r["sets"]["public_test"].get("true_label_log_probability", {})]
     if not records:
         return None
 
@@ -571,12 +597,12 @@ def true_label_likelihood_table() -> str | None:
     for crop, shown in REAL_PHOTO_CROPS.items():
         columns += [(crop, None, f"real photos, {shown}")] + [(crop, emotion, emotion) for emotion in ("happy", "neutral")]
     lines = ["| candidate | against | " + " | ".join(title for *_set, title in columns) + " |", "|---|---|" + "---|" * len(columns)]
-    for r in sorted(records, key=lambda r: (r["reference"]["name"], r["candidate"]["name"])):
+    for r in sorted(records, key=lambda r: (r["reference"]["label"], r["candidate"]["name"])):
         cells = []
         for name, emotion, _title in columns:
             overall = r["sets"][name]["true_label_log_probability"]
             cells.append(compared(overall) if emotion is None else compared(overall["by_emotion"].get(emotion), counts=False))
-        lines.append(f"| `{r['candidate']['name']}` | `{r['reference']['name']}` | " + " | ".join(cells) + " |")
+        lines.append(f"| `{r['candidate']['name']}` | {r['reference']['label']} | " + " | ".join(cells) + " |")
     faces = records[0]["sets"]["real_photos_hand_boxes"]["true_label_log_probability"]["by_emotion"]
     note = ("\n\nThe mean log-probability the candidate gives each face's true label, minus the shipped model's, each "
             "model after its own temperature fit on PublicTest (int8 onnxruntime, no TTA); in brackets the faces on which "

@@ -222,3 +222,22 @@ def test_chance_of_at_most_is_a_distribution_over_the_number_that_pass(update_re
     assert at_most[-1] == pytest.approx(1.0)
     assert at_most[0] == pytest.approx(math.prod(1 - c for c in chances), abs=1e-12)
     assert all(a <= b + 1e-12 for a, b in zip(at_most, at_most[1:]))
+
+
+def test_a_candidate_record_names_its_reference_by_the_int8_file_it_was_judged_against(update_readme, tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    from resdropnet.weights import shipped_folder
+
+    shipped = hashlib.sha256((shipped_folder("fast") / "model.int8.onnx").read_bytes()).hexdigest()
+    references = {"now": ("fast", shipped), "before": ("fast", "0" * 64), "by_path": ("runs/old/model.int8.onnx", "0" * 64),
+                  "elsewhere": ("runs/other/model.int8.onnx", "1" * 64)}
+    (tmp_path / "candidates").mkdir()
+    for candidate, (name, digest) in references.items():
+        record = {"candidate": {"name": candidate}, "reference": {"name": name, "int8_sha256": digest}}
+        (tmp_path / "candidates" / f"{candidate}.json").write_text(json.dumps(record))
+    monkeypatch.setattr(update_readme, "RESULTS", tmp_path)
+    labels = {r["candidate"]["name"]: r["reference"]["label"] for r in update_readme.candidate_records()}
+    assert labels == {"now": "`fast`", "before": "former `fast`", "by_path": "former `fast`",
+                      "elsewhere": "`runs/other/model.int8.onnx`"}
