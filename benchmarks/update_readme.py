@@ -103,8 +103,10 @@ def shipped_reports() -> dict[str, dict]:
 
 def teacher_lineage(report: dict) -> str:
     teachers = [t for t in report["config"].get("teacher", "").split(",") if t]
-    if len(teachers) > 1:
-        return f", distilled from an ensemble of {len(teachers)} of our FER2013 models (named in its card)"
+    ensemble = re.match(r"the ensemble of (\d+) teachers", report.get("teacher_targets", {}).get("teacher", ""))
+    if len(teachers) > 1 or ensemble:
+        count = ensemble.group(1) if ensemble else len(teachers)
+        return f", distilled from an ensemble of {count} of our FER2013 models (named in its card)"
     return f", distilled from {teacher_name(teachers[0])}" if teachers else ""
 
 
@@ -131,7 +133,8 @@ def results_table() -> str | None:
     ]
     for name, r in reports.items():
         timing = r["timing"]
-        lineage = (f", fine-tuned from `{r['config']['init']}`" if r["config"].get("init") else "") + teacher_lineage(r)
+        init = r["config"].get("init", "")
+        lineage = (f", fine-tuned from `{Path(init).parent.name if '/' in init else init}`" if init else "") + teacher_lineage(r)
         lines.append(f"Shipped `{name}`: best epoch {r['best_epoch'] + 1} of {timing['epochs']}, "
                      f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}){lineage}; "
                      f"PublicTest accuracy {r['val']['none']['accuracy']:.2%}. "
