@@ -445,15 +445,15 @@ def fast_model_screens_table() -> str | None:
 def candidate_records() -> list[dict]:
     """Every `benchmarks/candidate.py` record, its reference known by the int8 file it was judged against: a file
     given by path takes the shipped name other records used for the same file, and a shipped model since replaced
-    is shown as `former NAME`."""
+    is shown as `former NAME`; a file's multiply-accumulates are the shipped model's."""
     records = load_all("candidates/*.json")
-    shipped_as = {r["reference"]["int8_sha256"]: r["reference"]["name"] for r in records
-                  if r["reference"]["name"] in SHIPPED_MODELS}
+    shipped = {r["reference"]["int8_sha256"]: r["reference"] for r in records if r["reference"]["name"] in SHIPPED_MODELS}
     current = {name: hashlib.sha256((shipped_folder(name) / "model.int8.onnx").read_bytes()).hexdigest()
                for name in SHIPPED_MODELS}
     for r in records:
         reference = r["reference"]
-        name = shipped_as.get(reference["int8_sha256"], reference["name"])
+        known = shipped.get(reference["int8_sha256"], {})
+        name, reference["macs"] = known.get("name", reference["name"]), reference.get("macs") or known.get("macs")
         replaced = name in SHIPPED_MODELS and reference["int8_sha256"] != current[name]
         reference.update(shipped_as=name, label=f"former `{name}`" if replaced else f"`{name}`")
     return records
@@ -500,6 +500,33 @@ def candidate_checks_table() -> str | None:
 
 
 REAL_PHOTO_CROPS = {"real_photos_hand_boxes": "hand-drawn boxes", "real_photos_pipeline": "default pipeline"}
+
+
+def candidate_recipes_table() -> str | None:
+    """Candidate records of one recipe over several seeds (named NAME_seedN, judged against the same file): the
+    int8 accuracy as mean +- spread, and how many seeds pass the shipping rule."""
+    groups: dict[tuple[str, str], dict[int, dict]] = {}
+    for r in candidate_records():
+        if found := re.fullmatch(r"(.+)_seed(\d+)", r["candidate"]["name"]):
+            groups.setdefault((found.group(1), r["reference"]["int8_sha256"]), {})[int(found.group(2))] = r
+
+    def accuracy(runs: list[dict], name: str) -> str:
+        found = summarise([r["sets"][name]["candidate_correct"] / r["sets"][name]["faces"] for r in runs])
+        return f"{found['mean']:.2%} ± {found['std']:.2%}"
+
+    lines = ["| recipe | against | seeds | PublicTest | PrivateTest | seeds that pass the shipping rule |", "|---|---|---|---|---|---|"]
+    for (name, _digest), by_seed in sorted(groups.items()):
+        if len(by_seed) < 2:
+            continue
+        runs = [by_seed[seed] for seed in sorted(by_seed)]
+        passed = [str(seed) for seed in sorted(by_seed) if by_seed[seed]["verdict"]["improvement"]]
+        lines.append(f"| `{name}` | {runs[0]['reference']['label']} | {', '.join(map(str, sorted(by_seed)))} | "
+                     f"{accuracy(runs, 'public_test')} | {accuracy(runs, 'private_test')} | {', '.join(passed) or 'none'} |")
+    if len(lines) == 2:
+        return None
+    note = ("\n\nFrom the candidate records of the table above whose names differ only in their seed: accuracy as int8 "
+            "onnxruntime without TTA, mean ± standard deviation over the seeds.")
+    return "\n".join(lines) + note
 
 
 def shared_with_teacher_table() -> str | None:
@@ -674,6 +701,7 @@ TABLES = {"data_load": data_load_table, "throughput": throughput_table, "train_s
           "detectors": detectors_table, "serve_load": serve_load_table,
           "fast_recipe": fast_recipe_table, "fast_recipe_screens": fast_recipe_screens_table,
           "fast_model_screens": fast_model_screens_table, "candidate_checks": candidate_checks_table,
+          "candidate_recipes": candidate_recipes_table,
           "side_by_side": side_by_side_table, "ensemble_candidates": ensemble_candidates_table,
           "ablation": ablation_results_table, "soak": soak_table,
           "ray_predict": ray_predict_table, "alignment": alignment_table, "realphotos": realphotos_table,
