@@ -85,6 +85,24 @@ def classifier_rows(faces: np.ndarray) -> list[dict]:
     return rows
 
 
+def graph_shape(onnx_file: Path) -> list[tuple]:
+    """An ONNX graph without its weights: each node's operator with the shapes of the constant tensors it reads."""
+    import onnx
+
+    graph = onnx.load(str(onnx_file)).graph
+    shapes = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
+    return [(node.op_type, tuple(shapes.get(name) for name in node.input)) for node in graph.node]
+
+
+def same_graph(weights: list[str]) -> bool:
+    """Whether the classifiers (shipped names, as their int8 files, or .onnx files) run the same operators on tensors
+    of the same shapes: then they cost the same and differ only in their weights."""
+    from resdropnet.inference.backends import onnx_path_for
+
+    files = [onnx_path_for(w, int8=True) if w in SHIPPED_MODELS else Path(w) for w in weights]
+    return all(graph_shape(f) == graph_shape(files[0]) for f in files[1:])
+
+
 def side_by_side_rows(faces: np.ndarray, weights: list[str], rounds: int = 5) -> list[dict]:
     """Classifiers (shipped names on their default int8 backend, or .onnx files) timed in turns, round after round,
     so that a machine's drift between runs falls on all of them alike; each row holds the median over rounds."""
@@ -100,7 +118,7 @@ def side_by_side_rows(faces: np.ndarray, weights: list[str], rounds: int = 5) ->
             for w in weights:
                 shown = w if w in SHIPPED_MODELS else f"{Path(w).parent.name}/{Path(w).name}"  # no machine paths
                 rows.append({"weights": shown, "backend": recognizers[w].backend.name, "threads": threads, "batch": batch,
-                             "faces_per_s": statistics.median(rates[w]), "rounds": rounds})
+                             "faces_per_s": statistics.median(rates[w]), "rounds": rounds, "round_rates": rates[w]})
                 print(f"side by side {shown} threads={threads} batch={batch}: {rows[-1]['faces_per_s']:,.0f} faces/s")
     return rows
 
@@ -189,11 +207,13 @@ def main() -> None:
                         help="classifier faces/s alone, kept per CPU capability beside the full result")
     parser.add_argument("--side-by-side", metavar="W1,W2",
                         help="only time these classifiers in turns (shipped names or .onnx files)")
+    parser.add_argument("--rounds", type=int, default=5, help="turns of about a second each classifier takes, with --side-by-side")
     args = parser.parse_args()
     faces = test_faces(max(64, 2 * args.photos))
     if args.side_by_side:
         weights = args.side_by_side.split(",")
-        write_result("classifier_side_by_side", {"classifier": side_by_side_rows(faces, weights)})
+        write_result("classifier_side_by_side", {"classifier": side_by_side_rows(faces, weights, args.rounds),
+                                                 "same_graph": same_graph(weights)})
         return
     if args.classifier_only:
         capability = machine_info()["cpu_capability"].lower()

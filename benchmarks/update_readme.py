@@ -87,12 +87,20 @@ def side_by_side_table() -> str | None:
     if not r:
         return None
     weights = list(dict.fromkeys(row["weights"] for row in r["classifier"]))
-    rate = {(row["weights"], row["threads"], row["batch"]): row["faces_per_s"] for row in r["classifier"]}
+    rows = {(row["weights"], row["threads"], row["batch"]): row for row in r["classifier"]}
+
+    def rate(row: dict) -> str:
+        spread = row.get("round_rates")
+        return f"{row['faces_per_s']:,.0f}" + (f" ({min(spread):,.0f}-{max(spread):,.0f})" if spread else "")
+
     lines = ["| threads | batch | " + " | ".join(f"`{w}` faces/s" for w in weights) + " |", "|---" * (2 + len(weights)) + "|"]
     for threads, batch in sorted({(row["threads"], row["batch"]) for row in r["classifier"]}):
-        lines.append(f"| {threads} | {batch} | " + " | ".join(f"{rate[w, threads, batch]:,.0f}" for w in weights) + " |")
+        lines.append(f"| {threads} | {batch} | " + " | ".join(rate(rows[w, threads, batch]) for w in weights) + " |")
     rounds = r["classifier"][0]["rounds"]
-    note = f"\n\nThe classifiers took turns, {rounds} rounds of about a second each; the median round is shown."
+    note = f"\n\nThe classifiers took turns, {rounds} rounds of about a second each; the median round is shown"
+    note += " (in brackets the slowest and fastest round)." if "round_rates" in r["classifier"][0] else "."
+    if r.get("same_graph"):
+        note += " Their int8 graphs run the same operators on tensors of the same shapes: only the weights differ."
     return "\n".join(lines) + note + provenance(r, "python benchmarks/inference.py --side-by-side " + ",".join(weights))
 
 

@@ -241,3 +241,15 @@ def test_a_candidate_record_names_its_reference_by_the_int8_file_it_was_judged_a
     labels = {r["candidate"]["name"]: r["reference"]["label"] for r in update_readme.candidate_records()}
     assert labels == {"now": "`fast`", "before": "former `fast`", "by_path": "former `fast`",
                       "elsewhere": "`runs/other/model.int8.onnx`"}
+
+
+def test_the_side_by_side_run_tells_a_retrained_copy_of_a_network_from_another_network(tmp_path):
+    from resdropnet.export import export_onnx
+    from resdropnet.weights import shipped_folder
+
+    inference = load_script("benchmarks/inference.py")
+    stage_one = PROJECT_ROOT / "benchmarks/results/candidate_weights/fast_xs60_kd_default/model.safetensors"
+    export_onnx(stage_one, tmp_path / "stage_one.onnx")
+    shipped = {name: str(shipped_folder(name) / "model.onnx") for name in ("fast", "default")}
+    assert inference.same_graph([shipped["fast"], str(tmp_path / "stage_one.onnx")])
+    assert not inference.same_graph([shipped["fast"], shipped["default"]])
