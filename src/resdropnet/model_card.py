@@ -121,7 +121,7 @@ def model_card(report: dict, command: str, machine: str, name: str = "default") 
         "## Data",
         "FER2013 only (35,887 48x48 grayscale faces, 7 emotions). Trained on Training (28,709), every choice",
         "(epoch, checkpoint, recipe) made on PublicTest (3,589), PrivateTest (3,589) used only to report.",
-        "No outside data, no outside weights.",
+        "No outside data, no outside weights." + (f" {report['selection']}" if report.get("selection") else ""),
         "",
         "## Reproduce",
         f"```\n{command}\n```",
