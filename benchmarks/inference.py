@@ -99,8 +99,8 @@ def same_graph(weights: list[str]) -> bool:
     of the same shapes: then they cost the same and differ only in their weights."""
     from resdropnet.inference.backends import onnx_path_for
 
-    files = [onnx_path_for(w, int8=True) if w in SHIPPED_MODELS else Path(w) for w in weights]
-    return all(graph_shape(f) == graph_shape(files[0]) for f in files[1:])
+    first, *others = [graph_shape(onnx_path_for(w, int8=True) if w in SHIPPED_MODELS else Path(w)) for w in weights]
+    return all(shape == first for shape in others)
 
 
 def side_by_side_rows(faces: np.ndarray, weights: list[str], rounds: int = 5) -> list[dict]:

@@ -141,8 +141,8 @@ def results_table() -> str | None:
     ]
     for name, r in reports.items():
         timing = r["timing"]
-        init = r["config"].get("init", "")
-        lineage = (f", fine-tuned from `{Path(init).parent.name if '/' in init else init}`" if init else "") + teacher_lineage(r)
+        init = r["config"].get("init")
+        lineage = (f", fine-tuned from {teacher_name(init)}" if init else "") + teacher_lineage(r)
         lines.append(f"Shipped `{name}`: best epoch {r['best_epoch'] + 1} of {timing['epochs']}, "
                      f"{timing['train_wall_seconds'] / 60:.0f} min of training ({timing['precision']}){lineage}; "
                      f"PublicTest accuracy {r['val']['none']['accuracy']:.2%}. "
